@@ -1,0 +1,81 @@
+"""Graph walking shared by `Value`, `Tensor` and the drawings.
+
+A node keeps its inputs in `_prev`, a tuple in the op's argument order, so
+`a + a` has two edges. An input is either a node or a plain constant (a
+number or an array), which takes part in the forward pass but gets no
+gradient.
+"""
+
+__all__ = ['Node', 'topo_sort', 'parents', 'no_grad', 'enable_grad', 'is_grad_enabled']
+
+
+class Node:
+    """Base of every graph node type; lets the walkers tell nodes from constants."""
+    __slots__ = ()
+
+
+def parents(node):
+    """The inputs of `node` that are nodes (constants left out), in order, repeats kept."""
+    return [p for p in node._prev if isinstance(p, Node)]
+
+
+def topo_sort(roots):
+    """Every node reachable from `roots`, each after all of its inputs.
+
+    Iterative depth-first search, so a chain of a million ops is no problem
+    (a recursive version hits Python's recursion limit near 1000 levels).
+    """
+    if isinstance(roots, Node):
+        roots = (roots,)
+    order, seen, placed = [], set(), set()
+    stack = list(roots)
+    while stack:
+        node = stack[-1]
+        if node in seen:                   # second time on top: its inputs are placed
+            stack.pop()
+            if node not in placed:
+                placed.add(node)
+                order.append(node)
+            continue
+        seen.add(node)
+        for p in node._prev:
+            if isinstance(p, Node) and p not in seen:
+                stack.append(p)
+    return order
+
+
+# --- gradient mode, shared by Value and Tensor ----------------------------------
+class _GradMode:
+    enabled = True
+
+
+def is_grad_enabled():
+    return _GradMode.enabled
+
+
+class no_grad:
+    """Context manager (or decorator): ops inside build no graph, as in PyTorch."""
+    _mode = False
+
+    def __enter__(self):
+        self._prev_mode = _GradMode.enabled
+        _GradMode.enabled = self._mode
+        return self
+
+    def __exit__(self, *exc):
+        _GradMode.enabled = self._prev_mode
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Turn graph building back on inside a `no_grad` block."""
+    _mode = True

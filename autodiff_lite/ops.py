@@ -1,0 +1,154 @@
+"""The primitive table: the only place in autodiff_lite where calculus lives.
+
+Each row gives an op's forward function and one local partial per input. A
+partial is a plain function of the inputs and the output, so the same row
+serves every engine:
+
+* `Value` (reverse mode) uses it backwards: ``parent.grad += partial * grad_out``
+* `Dual` (forward mode) uses it forwards: ``tangent = sum(partial * input tangent)``
+* `Tensor` uses it elementwise on numpy arrays (then `unbroadcast`)
+
+Because the partials only use operators and the helpers below (`exp`, `log`,
+`cos`, ...), evaluating them on `Value`s builds a graph of the gradient: that
+is how gradients of gradients work.
+"""
+import math
+
+import numpy as np
+
+__all__ = ['Op', 'OPS', 'exp', 'log', 'sqrt', 'tanh', 'sin', 'cos', 'step', 'sign']
+
+
+# --- helpers that work on floats, numpy arrays and our own node types --------
+def _lift(method, math_fn, np_fn):
+    def fn(x):
+        if isinstance(x, (float, int)):
+            return math_fn(x)
+        if isinstance(x, (np.ndarray, np.generic)):
+            return np_fn(x)
+        return getattr(x, method)()       # Value, Dual, Tensor: build the op
+    fn.__name__ = method
+    return fn
+
+
+exp = _lift('exp', math.exp, np.exp)
+log = _lift('log', math.log, np.log)
+sqrt = _lift('sqrt', math.sqrt, np.sqrt)
+tanh = _lift('tanh', math.tanh, np.tanh)
+sin = _lift('sin', math.sin, np.sin)
+cos = _lift('cos', math.cos, np.cos)
+
+
+def _data(x):
+    """The plain number or array inside a node (or x itself)."""
+    while hasattr(x, 'data') and not isinstance(x, np.ndarray):
+        x = x.data
+    return x
+
+
+def step(x):
+    """Heaviside step: 1 where x > 0, else 0. Its own derivative is 0 (a constant)."""
+    x = _data(x)
+    if isinstance(x, np.ndarray):
+        return (x > 0).astype(x.dtype if x.dtype.kind == 'f' else float)
+    return 1.0 if x > 0 else 0.0
+
+
+def sign(x):
+    """-1, 0 or 1: the derivative of |x| (taken as 0 at 0). A constant."""
+    x = _data(x)
+    if isinstance(x, np.ndarray):
+        return np.sign(x).astype(x.dtype if x.dtype.kind == 'f' else float)
+    return float((x > 0) - (x < 0))
+
+
+def _pow(a, b):
+    # math.pow raises on a negative base with a fractional exponent, where
+    # a ** b would quietly return a complex number.
+    if isinstance(a, (float, int)) and isinstance(b, (float, int)):
+        return math.pow(a, b)
+    return a ** b
+
+
+def _relu(a):
+    if isinstance(a, np.ndarray):
+        return np.maximum(a, 0)
+    return a if a > 0 else 0.0
+
+
+# --- the table ----------------------------------------------------------------
+class Op:
+    """One primitive: forward `f(*inputs)` and `partials[i](*inputs, out)` = d out / d input i.
+
+    A variadic row (`sum`, `dot`) takes any number of inputs; its one partials
+    function `partials[0](inputs, out)` returns the partial for every input.
+    """
+    __slots__ = ('name', 'f', 'partials', 'symbol', 'domain', 'variadic')
+
+    def __init__(self, name, f, partials, symbol, domain='', variadic=False):
+        self.name, self.f, self.partials = name, f, partials
+        self.symbol = symbol      # how a graph drawing labels the op node
+        self.domain = domain      # what the inputs must satisfy, for error messages
+        self.variadic = variadic
+
+    @property
+    def arity(self):
+        return None if self.variadic else len(self.partials)
+
+    def partial(self, i, inputs, out):
+        """d out / d inputs[i], for any row."""
+        if self.variadic:
+            return self.partials[0](inputs, out)[i]
+        return self.partials[i](*inputs, out)
+
+    def __repr__(self):
+        return f'Op({self.name!r}, arity={self.arity})'
+
+
+OPS = {}
+
+
+def _row(name, symbol, f, *partials, domain='', variadic=False):
+    OPS[name] = Op(name, f, partials, symbol, domain, variadic)
+
+
+def _dot(*inputs):
+    n = len(inputs) // 2
+    return sum(inputs[i] * inputs[n + i] for i in range(n))
+
+
+#    name       symbol  forward                       partial per input (inputs..., out)
+_row('add',     '+',    lambda a, b: a + b,           lambda a, b, out: 1.0,
+                                                      lambda a, b, out: 1.0)
+_row('sub',     '-',    lambda a, b: a - b,           lambda a, b, out: 1.0,
+                                                      lambda a, b, out: -1.0)
+_row('mul',     '*',    lambda a, b: a * b,           lambda a, b, out: b,
+                                                      lambda a, b, out: a)
+_row('div',     '/',    lambda a, b: a / b,           lambda a, b, out: 1.0 / b,
+                                                      lambda a, b, out: -out / b,
+     domain='the divisor must not be 0')
+_row('pow',     '**',   _pow,                         lambda a, b, out: b * _pow(a, b - 1.0),
+                                                      lambda a, b, out: out * log(a),
+     domain='a negative base needs an integer exponent, and 0 needs a positive one')
+_row('neg',     'neg',  lambda a: -a,                 lambda a, out: -1.0)
+_row('exp',     'exp',  exp,                          lambda a, out: out)
+_row('log',     'log',  log,                          lambda a, out: 1.0 / a,
+     domain='log needs a positive input')
+_row('sqrt',    'sqrt', sqrt,                         lambda a, out: 0.5 / out,
+     domain='sqrt needs a non-negative input (and a positive one for its gradient)')
+_row('tanh',    'tanh', tanh,                         lambda a, out: 1.0 - out * out)
+# sigmoid(a) = (1 + tanh(a/2)) / 2 never overflows, unlike 1 / (1 + e^-a)
+_row('sigmoid', 'σ',    lambda a: 0.5 + 0.5 * tanh(0.5 * a),
+                                                      lambda a, out: out * (1.0 - out))
+_row('relu',    'ReLU', _relu,                        lambda a, out: step(a))
+_row('sin',     'sin',  sin,                          lambda a, out: cos(a))
+_row('cos',     'cos',  cos,                          lambda a, out: -sin(a))
+_row('abs',     'abs',  abs,                          lambda a, out: sign(a))
+
+# Variadic rows: one node for a whole sum, or a whole w . x, instead of a chain
+# of binary nodes. Inputs of `dot` are w_1..w_n, x_1..x_n;
+# d(w . x)/d w_i = x_i and d(w . x)/d x_i = w_i: each input's partial is its partner.
+_row('sum',     'Σ',    lambda *xs: sum(xs),          lambda xs, out: [1.0] * len(xs),
+     variadic=True)
+_row('dot',     '·',    _dot,                         lambda xs, out: xs[len(xs) // 2:] + xs[:len(xs) // 2],
+     variadic=True)

@@ -168,6 +168,13 @@ class Value(Node):
     def __float__(self):
         return float(self.data)
 
+    # ordering looks at data, so `if x > 0:` works in traced code; == stays identity
+    # (nodes are dict keys and set members in every graph walk)
+    def __lt__(self, other): return self.data < float(other)
+    def __le__(self, other): return self.data <= float(other)
+    def __gt__(self, other): return self.data > float(other)
+    def __ge__(self, other): return self.data >= float(other)
+
     def item(self):
         return self.data
 

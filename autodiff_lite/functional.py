@@ -1,0 +1,143 @@
+"""Functions in, functions out: `grad`, `value_and_grad`, `jvp`, `vjp`, `jacobian`.
+
+Every function here takes plain Python floats and returns plain floats (or a
+numpy array for `jacobian`); the `Value` / `Dual` tracing happens inside.
+"""
+import numbers
+
+import numpy as np
+
+from .dual import Dual
+from .value import Value, backward
+
+__all__ = ['grad', 'value_and_grad', 'jvp', 'vjp', 'jacobian', 'hessian']
+
+_MODES = ('reverse', 'forward')
+
+
+def _argnums_tuple(argnums, nargs):
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    for i in nums:
+        if not isinstance(i, int) or not -nargs <= i < nargs:
+            raise ValueError(f'argnums={argnums!r} does not fit a call with {nargs} positional arguments')
+    return single, tuple(i % nargs for i in nums)
+
+
+def _scalar_output(out, fname):
+    if isinstance(out, Value):
+        return out
+    if isinstance(out, numbers.Real):      # f ignored its inputs: a constant function
+        return Value(float(out), requires_grad=False)
+    raise TypeError(f'{fname} needs f to return one scalar, got {type(out).__name__}; '
+                    'for several outputs use jacobian or vjp')
+
+
+def value_and_grad(f, argnums=0):
+    """Return a function computing (f(*args), df/d args[argnums]) by reverse mode."""
+    def wrapped(*args):
+        single, nums = _argnums_tuple(argnums, len(args))
+        vals = [Value(a, label=f'x{i}') if i in nums else a for i, a in enumerate(args)]
+        out = _scalar_output(f(*vals), 'grad')
+        out.backward()
+        grads = tuple(vals[i].grad for i in nums)
+        return out.data, (grads[0] if single else grads)
+    return wrapped
+
+
+def grad(f, argnums=0):
+    """Return a function computing df/d args[argnums] (a float, or a tuple for several argnums)."""
+    vg = value_and_grad(f, argnums)
+    return lambda *args: vg(*args)[1]
+
+
+def _outputs(out):
+    """f's output as a list plus whether it was a single scalar."""
+    if isinstance(out, (list, tuple)):
+        return list(out), False
+    if isinstance(out, np.ndarray):
+        return list(out.ravel()), False
+    return [out], True
+
+
+def jvp(f, primals, tangents):
+    """Forward mode: (f(primals), J · tangents) in one pass with dual numbers."""
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f'jvp needs one tangent per primal: got {len(primals)} primals '
+                         f'and {len(tangents)} tangents')
+    outs, single = _outputs(f(*[Dual(p, t) for p, t in zip(primals, tangents)]))
+    split = [(o.primal, o.tangent) if isinstance(o, Dual) else (float(o), 0.0) for o in outs]
+    if single:
+        return split[0]
+    return [p for p, _ in split], [t for _, t in split]
+
+
+def vjp(f, *primals):
+    """Reverse mode: returns (f(primals), vjp_fn), where vjp_fn(v) = vᵀ J, one number per primal.
+
+    The graph is built once; vjp_fn can be called many times (one backward pass each).
+    """
+    leaves = [Value(p, label=f'x{i}') for i, p in enumerate(primals)]
+    outs, single = _outputs(f(*leaves))
+    outs = [_scalar_output(o, 'vjp') for o in outs]
+
+    def vjp_fn(cotangent):
+        cts, _ = _outputs(cotangent)
+        if len(cts) != len(outs):
+            raise ValueError(f'vjp_fn needs one cotangent per output: f has {len(outs)} '
+                             f'outputs, got {len(cts)}')
+        for leaf in leaves:
+            leaf.grad = 0.0
+        backward(outs, cts)
+        return tuple(leaf.grad for leaf in leaves)
+
+    values = [o.data for o in outs]
+    return (values[0] if single else values), vjp_fn
+
+
+def jacobian(f, mode='reverse'):
+    """Return a function x ↦ J, the m × n matrix of d f_i / d x_j, as a numpy array.
+
+    f takes n floats (or one sequence of n floats) and returns a float or m floats.
+    mode='forward': n JVP passes, one column each. mode='reverse': m VJP passes,
+    one row each. Both give the same matrix; they differ in cost.
+    """
+    if mode not in _MODES:
+        raise ValueError(f"jacobian mode must be 'forward' or 'reverse', got {mode!r}")
+
+    def wrapped(*args):
+        packed = len(args) == 1 and isinstance(args[0], (list, tuple, np.ndarray))
+        xs = [float(a) for a in (np.ravel(args[0]) if packed else args)]
+        g = (lambda *v: f(list(v))) if packed else f
+        n = len(xs)
+        if mode == 'forward':
+            cols = []
+            for j in range(n):
+                _, t = jvp(g, xs, [1.0 if k == j else 0.0 for k in range(n)])
+                cols.append(np.atleast_1d(np.asarray(t, dtype=float)))
+            return np.column_stack(cols)
+        out, vjp_fn = vjp(g, *xs)
+        m = len(np.atleast_1d(out))
+        rows = [vjp_fn([1.0 if k == i else 0.0 for k in range(m)] if m > 1 else 1.0)
+                for i in range(m)]
+        return np.array(rows, dtype=float).reshape(m, n)
+    return wrapped
+
+
+def hessian(f):
+    """Return a function x ↦ H, the n × n matrix of second derivatives (reverse over reverse)."""
+    def wrapped(*xs):
+        leaves = [Value(x, label=f'x{i}') for i, x in enumerate(xs)]
+        out = _scalar_output(f(*leaves), 'hessian')
+        out.backward(create_graph=True)          # each leaf.grad is now a Value with a graph
+        grads = [leaf.grad for leaf in leaves]
+        H = np.zeros((len(xs), len(xs)))
+        for i, gi in enumerate(grads):
+            if isinstance(gi, Value) and gi.requires_grad:
+                for leaf in leaves:
+                    leaf.grad = 0.0
+                gi.backward()
+                H[i] = [float(leaf.grad) for leaf in leaves]
+        return H
+    return wrapped

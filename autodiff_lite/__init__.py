@@ -1,4 +1,11 @@
-"""autodiff-lite: a small automatic-differentiation engine for teaching."""
+"""autodiff-lite: a small automatic-differentiation engine for teaching.
+
+    from autodiff_lite import Value
+    x = Value(2.0, label='x'); y = (x * x + 3).tanh(); y.backward(); x.grad
+"""
+from .dual import Dual
+from .functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
+from .gradcheck import check_local_gradients, gradcheck, numerical_grad
 from .graph import enable_grad, is_grad_enabled, no_grad, topo_sort
 from .value import Value
 

@@ -1,0 +1,128 @@
+"""Gradient checking: compare autodiff with central differences.
+
+    f'(x) ≈ (f(x + h) - f(x - h)) / 2h      error O(h²) from truncation, O(ε/h) from round-off
+
+`gradcheck` checks a whole function; `check_local_gradients` checks every op
+node of a graph separately and names the one whose local derivative is wrong.
+"""
+import math
+
+from .graph import Node, topo_sort
+from .ops import OPS
+from .value import Value
+
+__all__ = ['numerical_grad', 'gradcheck', 'GradcheckReport', 'check_local_gradients', 'LocalCheck']
+
+
+def numerical_grad(f, *inputs, h=1e-6):
+    """Central-difference estimate of df/d inputs[i] for each i (f takes and returns floats)."""
+    xs = [float(x) for x in inputs]
+    grads = []
+    for i in range(len(xs)):
+        up, down = list(xs), list(xs)
+        up[i] += h
+        down[i] -= h
+        grads.append((float(f(*up)) - float(f(*down))) / (2 * h))
+    return grads
+
+
+class GradcheckReport:
+    """Per-input absolute and relative errors between autodiff and central differences."""
+
+    def __init__(self, analytic, numeric, atol, rtol):
+        self.analytic, self.numeric = analytic, numeric
+        self.atol, self.rtol = atol, rtol
+        self.abs_errors = [abs(a - n) for a, n in zip(analytic, numeric)]
+        self.rel_errors = [e / max(abs(n), 1e-12) for e, n in zip(self.abs_errors, numeric)]
+        self.passed = [e <= atol + rtol * abs(n) for e, n in zip(self.abs_errors, numeric)]
+        self.ok = all(self.passed)
+
+    def __bool__(self):
+        return self.ok
+
+    @property
+    def max_abs_error(self):
+        return max(self.abs_errors, default=0.0)
+
+    @property
+    def max_rel_error(self):
+        return max(self.rel_errors, default=0.0)
+
+    def __repr__(self):
+        lines = [f"gradcheck {'passed' if self.ok else 'FAILED'} (atol={self.atol:g}, rtol={self.rtol:g})",
+                 f"{'input':>6} {'autodiff':>14} {'numerical':>14} {'abs err':>10} {'rel err':>10}"]
+        for i, (a, n, e, r, ok) in enumerate(zip(self.analytic, self.numeric, self.abs_errors,
+                                                 self.rel_errors, self.passed)):
+            lines.append(f"{i:>6} {a:>14.8g} {n:>14.8g} {e:>10.2e} {r:>10.2e}{'' if ok else '  <-- wrong'}")
+        return '\n'.join(lines)
+
+
+def gradcheck(f, *inputs, h=1e-6, atol=1e-6, rtol=1e-4):
+    """Check reverse-mode gradients of scalar f at `inputs` against central differences.
+
+    f receives `Value`s and returns a scalar `Value`.
+    """
+    if not inputs:
+        raise ValueError('gradcheck needs at least one input: gradcheck(f, 1.0, 2.0)')
+    leaves = [Value(x) for x in inputs]
+    out = f(*leaves)
+    if not isinstance(out, Value):
+        raise TypeError(f'gradcheck needs f to return a Value for Value inputs, got {type(out).__name__}')
+    out.backward()
+    analytic = [leaf.grad for leaf in leaves]
+    # the differences evaluate f on Values that build no graph, so f may use .tanh() etc.
+    numeric = numerical_grad(lambda *xs: _as_float(f(*[Value(x, requires_grad=False) for x in xs])),
+                             *inputs, h=h)
+    return GradcheckReport(analytic, numeric, atol, rtol)
+
+
+def _as_float(x):
+    return float(x.data) if isinstance(x, Value) else float(x)
+
+
+class LocalCheck:
+    """One op node's local partial for one input: table value vs central difference."""
+    __slots__ = ('node', 'input_index', 'analytic', 'numeric', 'ok')
+
+    def __init__(self, node, input_index, analytic, numeric, ok):
+        self.node, self.input_index = node, input_index
+        self.analytic, self.numeric, self.ok = analytic, numeric, ok
+
+    @property
+    def name(self):
+        node = self.node
+        label = f"'{node.label}' = " if node.label else ''
+        return f"{label}{node._op}(...) node, input {self.input_index}"
+
+    def __repr__(self):
+        return (f"{'ok   ' if self.ok else 'WRONG'} {self.name}: table says {self.analytic:.8g}, "
+                f"central difference says {self.numeric:.8g}")
+
+
+def check_local_gradients(root, h=1e-6, atol=1e-6, rtol=1e-4):
+    """Check each op node's local partials (from ops.OPS) against central differences of
+    its own forward function at the node's inputs. Returns a list of `LocalCheck`;
+    the wrong ones have `.ok == False` and name the node (label and op)."""
+    if not isinstance(root, Node):
+        raise TypeError(f'check_local_gradients needs a graph node (a Value), got {type(root).__name__}')
+    results = []
+    for node in topo_sort(root):
+        if not node._prev:
+            continue
+        row = OPS[node._op]
+        datas = [float(p.data) if isinstance(p, Node) else float(p) for p in node._prev]
+        out = row.f(*datas)
+        for i, p in enumerate(node._prev):
+            if not isinstance(p, Node):
+                continue                      # constants have no gradient to check
+            up, down = list(datas), list(datas)
+            up[i] += h
+            down[i] -= h
+            try:
+                numeric = (row.f(*up) - row.f(*down)) / (2 * h)
+            except (ArithmeticError, ValueError):
+                continue                      # at the edge of the domain: nothing to compare
+            analytic = float(row.partial(i, datas, out))
+            ok = abs(analytic - numeric) <= atol + rtol * abs(numeric) or math.isclose(analytic, numeric)
+            results.append(LocalCheck(node, i, analytic, numeric, ok))
+    return results

@@ -2,12 +2,23 @@
 
 Scalar, micrograd-style: `Neuron`, `Layer`, `MLP` built from `Value`s, so every
 weight and every gradient is a number a student can print.
+
+Tensor, PyTorch-style: `Linear`, `ReLU`, `Tanh`, `Sequential` (and `mlp(...)`
+to build one), the losses `cross_entropy` and `mse`, the optimizers `SGD` and
+`Adam` (they work on `Value` and `Tensor` parameters alike), and `fit`, a small
+training loop that reports progress through a callback.
 """
 import random
 
+import numpy as np
+
+from .graph import no_grad as no_grad_ctx
+from .tensor import Tensor, cross_entropy, mse
 from .value import Value
 
-__all__ = ['Module', 'Neuron', 'Layer', 'MLP']
+__all__ = ['Module', 'Neuron', 'Layer', 'MLP',
+           'Linear', 'ReLU', 'Tanh', 'Sigmoid', 'Sequential', 'mlp',
+           'cross_entropy', 'mse', 'SGD', 'Adam', 'fit', 'accuracy']
 
 
 class Module:
@@ -94,3 +105,261 @@ class MLP(Module):
 
     def __repr__(self):
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
+
+
+# --- tensor modules -------------------------------------------------------------------
+class Linear(Module):
+    """y = x @ w + b with w of shape (nin, nout) and b of shape (nout,).
+
+    Weights are drawn uniformly from [-1/sqrt(nin), 1/sqrt(nin)] (PyTorch's
+    default range) by a generator seeded with `seed`; b starts at 0.
+    (PyTorch stores the transpose, (nout, nin), and computes x @ W.T.)
+    """
+
+    def __init__(self, nin, nout, bias=True, seed=0, dtype=np.float64):
+        if nin < 1 or nout < 1:
+            raise ValueError(f'Linear needs nin >= 1 and nout >= 1, got nin={nin}, nout={nout}')
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(nin)
+        self.nin, self.nout = nin, nout
+        self.w = Tensor(rng.uniform(-bound, bound, size=(nin, nout)).astype(dtype), requires_grad=True)
+        self.b = Tensor(np.zeros(nout, dtype=dtype), requires_grad=True) if bias else None
+
+    def __call__(self, x):
+        if not isinstance(x, Tensor):
+            x = Tensor(x, dtype=self.w.dtype)
+        if x.shape[-1:] != (self.nin,):
+            raise ValueError(f'Linear({self.nin}, {self.nout}) takes inputs of shape (batch, {self.nin}), '
+                             f'got {x.shape}')
+        out = x @ self.w
+        return out + self.b if self.b is not None else out
+
+    def parameters(self):
+        return [self.w] if self.b is None else [self.w, self.b]
+
+    def __repr__(self):
+        return f'Linear({self.nin}, {self.nout}{"" if self.b is not None else ", bias=False"})'
+
+
+class ReLU(Module):
+    """max(x, 0), entrywise."""
+
+    def __call__(self, x):
+        return x.relu()
+
+    def __repr__(self):
+        return 'ReLU()'
+
+
+class Tanh(Module):
+    """tanh(x), entrywise."""
+
+    def __call__(self, x):
+        return x.tanh()
+
+    def __repr__(self):
+        return 'Tanh()'
+
+
+class Sigmoid(Module):
+    """1 / (1 + e^-x), entrywise."""
+
+    def __call__(self, x):
+        return x.sigmoid()
+
+    def __repr__(self):
+        return 'Sigmoid()'
+
+
+class Sequential(Module):
+    """Modules applied one after another: Sequential(Linear(2, 16), ReLU(), Linear(16, 1))."""
+
+    def __init__(self, *layers):
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        self.layers = list(layers)
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def parameters(self):
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __repr__(self):
+        inner = ''.join(f'\n  ({i}): {layer!r}' for i, layer in enumerate(self.layers))
+        return f'Sequential({inner}\n)'
+
+
+def mlp(sizes, activation='relu', seed=0, dtype=np.float64):
+    """A tensor MLP: mlp([2, 64, 64, 1]) = Linear, act, Linear, act, Linear (linear output).
+
+    Layer k is seeded with seed + k, so the whole network is reproducible."""
+    acts = {'relu': ReLU, 'tanh': Tanh, 'sigmoid': Sigmoid}
+    if activation not in acts:
+        raise ValueError(f'activation must be one of {sorted(acts)}, got {activation!r}')
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f'mlp needs at least an input and an output size, got {sizes}')
+    layers = []
+    for k in range(len(sizes) - 1):
+        layers.append(Linear(sizes[k], sizes[k + 1], seed=seed + k, dtype=dtype))
+        if k < len(sizes) - 2:
+            layers.append(acts[activation]())
+    return Sequential(*layers)
+
+
+# --- optimizers: Value and Tensor parameters alike ---------------------------------------
+def _param_list(params, name):
+    params = list(params.parameters() if isinstance(params, Module) else params)
+    if not params:
+        raise ValueError(f'{name} got no parameters: pass model.parameters()')
+    for p in params:
+        if not isinstance(p, (Value, Tensor)) or not p.requires_grad:
+            raise TypeError(f'{name}: every parameter must be a Value or a Tensor with '
+                            f'requires_grad=True, got {p!r}')
+    return params
+
+
+def _has_grad(p):
+    # a Tensor's grad is None before backward; a Value's grad starts at 0.0
+    return p.grad is not None
+
+
+class SGD:
+    """p <- p - lr * v, with v = momentum * v + grad (v = grad when momentum = 0)."""
+
+    def __init__(self, params, lr=0.01, momentum=0.0):
+        if lr <= 0 or not 0 <= momentum < 1:
+            raise ValueError(f'SGD needs lr > 0 and 0 <= momentum < 1, got lr={lr}, momentum={momentum}')
+        self.params = _param_list(params, 'SGD')
+        self.lr, self.momentum = lr, momentum
+        self.velocity = [None] * len(self.params)
+
+    def step(self):
+        lr, m = self.lr, self.momentum
+        for i, p in enumerate(self.params):
+            if not _has_grad(p):
+                continue
+            g = p.grad
+            if m:
+                v = self.velocity[i]
+                g = self.velocity[i] = g + 0.0 if v is None else m * v + g
+            p.data -= lr * g              # in place for arrays, rebinds for floats
+
+    def zero_grad(self):
+        for p in self.params:
+            p.zero_grad()
+
+
+class Adam:
+    """Adam (Kingma & Ba): m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
+    p <- p - lr * m_hat / (sqrt(v_hat) + eps), with the bias corrections
+    m_hat = m / (1 - b1^t) and v_hat = v / (1 - b2^t)."""
+
+    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8):
+        if lr <= 0 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f'Adam needs lr > 0 and betas in [0, 1), got lr={lr}, betas={betas}')
+        self.params = _param_list(params, 'Adam')
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.m = [0.0] * len(self.params)
+        self.v = [0.0] * len(self.params)
+        self.t = 0
+
+    def step(self):
+        self.t += 1
+        b1, b2 = self.betas
+        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+        for i, p in enumerate(self.params):
+            if not _has_grad(p):
+                continue
+            g = p.grad
+            self.m[i] = b1 * self.m[i] + (1 - b1) * g
+            self.v[i] = b2 * self.v[i] + (1 - b2) * (g * g)
+            p.data -= self.lr * (self.m[i] / c1) / ((self.v[i] / c2) ** 0.5 + self.eps)
+
+    def zero_grad(self):
+        for p in self.params:
+            p.zero_grad()
+
+
+# --- a small training loop ------------------------------------------------------------
+def accuracy(pred, y):
+    """Fraction of rows classified right: argmax for several outputs; for one output,
+    pred > 0.5 for 0/1 labels and pred > 0 for -1/+1 labels. None for other targets."""
+    pred = np.asarray(pred.data if isinstance(pred, Tensor) else pred)
+    y = np.asarray(y)
+    if pred.ndim == 2 and pred.shape[1] > 1:
+        return float(np.mean(pred.argmax(axis=1) == y))
+    pred = pred.reshape(-1)
+    labels = set(np.unique(y).tolist())
+    if labels <= {0, 1}:
+        return float(np.mean((pred > 0.5) == (y.reshape(-1) > 0.5)))
+    if labels <= {-1, 1}:
+        return float(np.mean((pred > 0) == (y.reshape(-1) > 0)))
+    return None
+
+
+def fit(model, X, y, loss='cross_entropy', optimizer=None, epochs=100, batch_size=None,
+        callback=None, every=1, seed=0):
+    """Train `model` on (X, y) and return the history, a list of dicts
+    {'epoch', 'loss', 'accuracy'} (one per epoch; loss is the epoch's mean batch loss).
+
+    loss: 'cross_entropy' (y: class indices), 'mse' (y: numbers, reshaped to the
+    output's shape) or a function loss(pred, y) -> scalar Tensor.
+    optimizer: defaults to Adam(model.parameters(), lr=0.01).
+    batch_size: None for full batch; otherwise batches shuffled by `seed`.
+    callback(info) runs every `every` epochs (and after the last) with the history
+    entry plus 'epochs' and 'model'; return True from it to stop early.
+    """
+    params = model.parameters()
+    if not params or not isinstance(params[0], Tensor):
+        raise TypeError('fit trains tensor models (Linear, Sequential, mlp(...)); '
+                        'for the scalar MLP write the loop by hand (lesson 05)')
+    dtype = params[0].dtype
+    X = np.asarray(X.data if isinstance(X, Tensor) else X, dtype=dtype)
+    y = np.asarray(y.data if isinstance(y, Tensor) else y)
+    if len(X) != len(y):
+        raise ValueError(f'fit: X has {len(X)} rows but y has {len(y)}')
+    if loss == 'cross_entropy':
+        loss_fn = cross_entropy
+    elif loss == 'mse':
+        y = y.astype(dtype)
+        def loss_fn(pred, target):
+            return mse(pred, target.reshape(pred.shape))
+    elif callable(loss):
+        loss_fn = loss
+    else:
+        raise ValueError(f"loss must be 'cross_entropy', 'mse' or a function, got {loss!r}")
+    optimizer = optimizer or Adam(params, lr=0.01)
+    rng = np.random.default_rng(seed)
+    n = len(X)
+    history = []
+    for epoch in range(1, epochs + 1):
+        order = np.arange(n) if batch_size is None else rng.permutation(n)
+        size = n if batch_size is None else batch_size
+        total = 0.0
+        for start in range(0, n, size):
+            idx = order[start:start + size]
+            xb = Tensor(X if batch_size is None else X[idx])
+            yb = y if batch_size is None else y[idx]
+            L = loss_fn(model(xb), yb)
+            optimizer.zero_grad()
+            L.backward()
+            optimizer.step()
+            total += L.item() * len(idx)
+        with no_grad_ctx():
+            acc = accuracy(model(Tensor(X)), y)
+        entry = {'epoch': epoch, 'loss': total / n, 'accuracy': acc}
+        history.append(entry)
+        if callback is not None and (epoch % every == 0 or epoch == epochs):
+            if callback(dict(entry, epochs=epochs, model=model)):
+                break
+    return history

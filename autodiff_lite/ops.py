@@ -13,6 +13,7 @@ Because the partials only use operators and the helpers below (`exp`, `log`,
 is how gradients of gradients work.
 """
 import math
+import operator
 
 import numpy as np
 
@@ -114,7 +115,7 @@ def _row(name, symbol, f, *partials, domain='', variadic=False):
 
 def _dot(*inputs):
     n = len(inputs) // 2
-    return sum(inputs[i] * inputs[n + i] for i in range(n))
+    return sum(map(operator.mul, inputs[:n], inputs[n:]))
 
 
 #    name       symbol  forward                       partial per input (inputs..., out)

@@ -95,9 +95,12 @@ def _binary(name, a, b):
 
 def _variadic(name, inputs):
     """One node over many inputs (the `sum` and `dot` rows)."""
-    inputs = tuple(x if x.__class__ is Value else _as_number(x, f"Value.{name}") for x in inputs)
+    inputs = tuple(inputs)
     datas = [x.data if x.__class__ is Value else x for x in inputs]
-    data = float(OPS[name].f(*datas))
+    if set(map(type, datas)) != {float}:         # ints or bad input: the slow path
+        inputs = tuple(x if x.__class__ is Value else _as_number(x, f'Value.{name}') for x in inputs)
+        datas = [x.data if x.__class__ is Value else x for x in inputs]
+    data = OPS[name].f(*datas)
     needs = any(x.__class__ is Value and x.requires_grad for x in inputs)
     return _new(data, name, inputs if needs else ())
 

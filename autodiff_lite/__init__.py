@@ -3,10 +3,12 @@
     from autodiff_lite import Value
     x = Value(2.0, label='x'); y = (x * x + 3).tanh(); y.backward(); x.grad
 """
+from .course import setup
 from .dual import Dual
 from .functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
 from .gradcheck import check_local_gradients, gradcheck, numerical_grad
 from .graph import enable_grad, is_grad_enabled, no_grad, topo_sort
+from .tensor import Tensor
 from .value import Value
 
 __version__ = '0.1.0'

@@ -1,0 +1,123 @@
+"""Command line: `python -m autodiff_lite.grading build|grade|selftest`.
+
+    python -m autodiff_lite.grading build            # exercises/ from solutions/
+    python -m autodiff_lite.grading build --check    # fail if exercises/ has drifted
+    python -m autodiff_lite.grading grade exercises/01_chain_rule.ipynb [--json FILE|-]
+    python -m autodiff_lite.grading selftest         # untouched exercises score 0, solutions full marks
+
+Exit codes: 0 when the work ran (whatever the score), 1 when a check found a
+problem (drift, a failed self-test), 2 on a usage error.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .build import FormatError, build, check
+from .grader import REPO, GradingError, default_solutions, format_table, grade
+
+
+def _dirs(args):
+    solutions = Path(args.solutions) if args.solutions else default_solutions()
+    exercises = Path(args.exercises) if getattr(args, 'exercises', None) else solutions.parent / 'exercises'
+    return solutions, exercises
+
+
+def _rel(path):
+    try:
+        return Path(path).resolve().relative_to(Path.cwd())
+    except ValueError:
+        return Path(path)
+
+
+def cmd_build(args):
+    solutions, exercises = _dirs(args)
+    if args.check:
+        problems = check(solutions, exercises)
+        for p in problems:
+            print(p, file=sys.stderr)
+        if not problems:
+            print(f'exercises in sync with {_rel(solutions)}/')
+        return 1 if problems else 0
+    written = build(solutions, exercises)
+    for path in written:
+        print(f'wrote {_rel(path)}')
+    if not written:
+        print(f'{_rel(exercises)}/ already up to date')
+    return 0
+
+
+def cmd_grade(args):
+    reports = grade(args.paths, args.solutions, args.timeout, args.jobs)
+    table = format_table(reports)
+    if args.json:
+        doc = {'notebooks': reports, 'points': sum(r['points'] for r in reports),
+               'max_points': sum(r['max_points'] for r in reports)}
+        text = json.dumps(doc, indent=2, ensure_ascii=False) + '\n'
+        if args.json == '-':
+            sys.stderr.write(table)       # stdout stays pure JSON for a platform to read
+            sys.stdout.write(text)
+            return 0
+        Path(args.json).write_text(text)
+    sys.stdout.write(table)
+    return 0
+
+
+def cmd_selftest(args):
+    """Untouched exercises must score 0, 'not solved yet'; solutions must score full marks."""
+    solutions, exercises = _dirs(args)
+    blank = sorted(exercises.glob('*.ipynb'))
+    full = sorted(solutions.glob('*.ipynb'))
+    reports = grade(blank + full, solutions, args.timeout, args.jobs)
+    sys.stdout.write(format_table(reports))
+    problems = []
+    for rep in reports[:len(blank)]:
+        for e in rep['exercises']:
+            if e['status'] != 'not solved yet' or e['points'] or f"Exercise {e['exercise']}" not in e['message']:
+                problems.append(f"{rep['notebook']}: exercise {e['exercise']} should be 'not solved yet' "
+                                f"with its 'Exercise {e['exercise']}: ...' message, got {e['status']!r}: "
+                                f"{e['message'].splitlines()[0] if e['message'] else ''}")
+    for rep in reports[len(blank):]:
+        for e in rep['exercises']:
+            if e['status'] != 'passed':
+                problems.append(f"{rep['notebook']}: exercise {e['exercise']} should get full marks "
+                                f"from its own solution, got {e['status']!r}: {e['message'].splitlines()[0]}")
+    for p in problems:
+        print(f'selftest: {p}', file=sys.stderr)
+    n = sum(len(r['exercises']) for r in reports)
+    print(f'selftest: {"FAILED" if problems else "OK"} ({len(reports)} notebooks, {n} exercises graded)')
+    return 1 if problems else 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m autodiff_lite.grading',
+                                     description='Graded exercises: generate, grade, self-test.')
+    sub = parser.add_subparsers(dest='command', required=True)
+    p = sub.add_parser('build', help='write exercises/ from solutions/')
+    p.add_argument('--check', action='store_true', help='fail when exercises/ has drifted')
+    p.add_argument('--solutions', help=f'default: {REPO / "solutions"}')
+    p.add_argument('--exercises', help='default: exercises/ next to solutions/')
+    p.set_defaults(run=cmd_build)
+    p = sub.add_parser('grade', help="grade students' notebooks against solutions/")
+    p.add_argument('paths', nargs='+', metavar='NOTEBOOK')
+    p.add_argument('--json', metavar='FILE', help="also write the results as JSON ('-': stdout)")
+    p.add_argument('--timeout', type=float, default=30, help='seconds per cell (default 30)')
+    p.add_argument('--solutions', help=f'default: {REPO / "solutions"}')
+    p.add_argument('--jobs', type=int, default=2, help='notebooks graded at once (default 2)')
+    p.set_defaults(run=cmd_grade)
+    p = sub.add_parser('selftest', help='untouched exercises score 0, solutions score full marks')
+    p.add_argument('--timeout', type=float, default=30)
+    p.add_argument('--solutions')
+    p.add_argument('--exercises')
+    p.add_argument('--jobs', type=int, default=2)
+    p.set_defaults(run=cmd_selftest)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (GradingError, FormatError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

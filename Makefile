@@ -7,6 +7,11 @@ NB_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p
 
 .PHONY: lab test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser clean
 
+# PyTorch is optional: the tests cross-check against it when installed. We take it only
+# from a local CPU wheel (never the registry's multi-GB CUDA build).
+TORCH_WHEELS ?= /opt/wheels
+TORCH_STAMP  := $(VENV)/.torch
+
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -14,10 +19,19 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
+$(TORCH_STAMP): $(STAMP)
+	@if ls $(TORCH_WHEELS)/torch-*+cpu-*.whl >/dev/null 2>&1; then \
+	  echo "installing PyTorch from the local CPU wheel in $(TORCH_WHEELS), for the cross-checks"; \
+	  $(BIN)/python -m pip install -q --no-index --find-links $(TORCH_WHEELS) --no-deps torch && \
+	  $(BIN)/python -m pip install -q 'setuptools>=77' filelock 'typing-extensions>=4.10' \
+	    'sympy>=1.13.3' 'networkx>=2.5.1' jinja2 'fsspec>=0.8.5' 2>&1 | grep -v 'is ignored' || true; \
+	else echo "no local PyTorch CPU wheel in $(TORCH_WHEELS): the PyTorch cross-checks will be skipped"; fi
+	touch $(TORCH_STAMP)
+
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/01_chain_rule.ipynb
 
-test: $(STAMP)
+test: $(STAMP) $(TORCH_STAMP)
 	$(BIN)/python -m pytest -q tests
 	$(MAKE) --no-print-directory notebooks-test solutions-test exercises-check test-browser
 

@@ -290,7 +290,8 @@ def check_topo_order(order, root):
                   f'{where[node]} and {i}', 'keep a set of visited nodes and skip a node already seen '
                   '(a node used twice, like a in a*a, is still listed once)')
         where[node] = i
-    strangers = [n for n in order if n not in set(reachable)]
+    reach = set(reachable)
+    strangers = [n for n in order if n not in reach]
     if strangers:
         _fail('topological order', f'only the {len(reachable)} nodes {node_name(root)!r} depends on',
               f'{node_name(strangers[0])!r}, which it does not depend on',

@@ -1,7 +1,15 @@
+import os
 import random
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# CI runs the same examples every time (a failure there must be reproducible);
+# locally hypothesis explores new ones.
+settings.register_profile('ci', derandomize=True, deadline=None)
+settings.register_profile('dev', deadline=None)
+settings.load_profile('ci' if os.environ.get('CI') else 'dev')
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
 """Value: the seed examples, the cases where teaching engines break, and bad input."""
 import gc
+import os
 import math
 
 import pytest
@@ -229,7 +230,7 @@ def _run(prog, inputs):
     return pool[-1] + pool[len(pool) // 2]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 150)), deadline=None)
 @given(prog=program, xs=st.lists(st.floats(-2, 2), min_size=1, max_size=3))
 def test_random_graphs_reverse_equals_forward_and_differences(prog, xs):
     vals = [Value(x) for x in xs]

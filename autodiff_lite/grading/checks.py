@@ -58,7 +58,8 @@ def _as_array(x):
     """x as a float ndarray (a Value or Tensor gives its data), or _NOT_NUMBER."""
     if isinstance(x, Node) and hasattr(x, 'data'):
         x = x.data
-    if x is None or isinstance(x, (str, bytes, dict, set)):
+    if x is None or isinstance(x, (str, bytes, dict, set)) or hasattr(x, 'tangent'):
+        # a Dual is two numbers: which one is meant must be said (.primal or .tangent)
         return _NOT_NUMBER
     try:
         arr = np.asarray(x, dtype=float)

@@ -28,8 +28,11 @@ $(TORCH_STAMP): $(STAMP)
 	else echo "no local PyTorch CPU wheel in $(TORCH_WHEELS): the PyTorch cross-checks will be skipped"; fi
 	touch $(TORCH_STAMP)
 
+# as root (a container), JupyterLab refuses to start without --allow-root
+LAB_OPTS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/01_chain_rule.ipynb
+	$(BIN)/jupyter lab $(LAB_OPTS) notebooks/01_chain_rule.ipynb
 
 test: $(STAMP) $(TORCH_STAMP)
 	$(BIN)/python -m pytest -q tests

@@ -147,6 +147,9 @@ def test_check_grads_reports_every_wrong_gradient_and_missing_keys():
     assert "add the gradient for 'b'" in first_line(check_grads, {'w': 12.0}, {'w': 12.0, 'b': 4.0})
     assert 'return a dict name -> gradient' in first_line(check_grads, 12.0, {'w': 12.0})
     assert "grad['w']: expected 12, got None" in first_line(check_grads, {'w': None}, {'w': 12.0})
+    assert first_line(check_grads, {'w': Value(3.0)}, {'w': 12.0}) == (
+        "grad['w']: expected 12, got Value(data=3, grad=0). Hint: that is the node itself: "
+        "its gradient is w.grad")
 
 
 # --- check_topo_order -------------------------------------------------------------------

@@ -109,7 +109,7 @@ def check_close(actual, expected, name='value', rtol=1e-6, atol=1e-9, hint='', m
         raise TypeError(f'check_close: expected must be a number or an array, got {expected!r}')
     act = _as_array(actual)
     if act is _NOT_NUMBER:
-        _not_a_number(name, expected, actual, '')
+        _not_a_number(name, exp, actual, '')
     if act.shape != exp.shape:
         _fail(name, f'shape {exp.shape}', f'shape {act.shape}',
               hint or 'check which axes your computation keeps or sums over',
@@ -120,7 +120,7 @@ def check_close(actual, expected, name='value', rtol=1e-6, atol=1e-9, hint='', m
     if known is None and np.any(np.abs(exp) > atol) and _close(act, -exp, rtol, atol):
         known = SIGN_HINT
     diff = float(np.max(np.abs(act - exp))) if act.size else 0.0
-    _fail(name, _fmt(exp if exp.ndim else expected), _fmt(act if act.ndim else float(act)),
+    _fail(name, _fmt(exp if exp.ndim else float(exp)), _fmt(act if act.ndim else float(act)),
           known or hint,
           f'(largest difference {diff:.3g}; allowed: {atol:g} + {rtol:g}·|expected|)')
 
@@ -210,6 +210,10 @@ def check_grads(actual, expected, rtol=1e-6, atol=1e-9, mistakes=None, upstream=
         exp = _as_array(exp_raw)
         if exp is _NOT_NUMBER:
             raise TypeError(f'check_grads: expected[{key!r}] must be a number or an array')
+        if isinstance(actual[key], Node):       # {'w': w} instead of {'w': w.grad}
+            failures.append((name, _fmt(exp if exp.ndim else float(exp)), repr(actual[key]),
+                             f"that is the node itself: its gradient is {key}.grad"))
+            continue
         act = _as_array(actual[key])
         if act is _NOT_NUMBER:
             hint = ('a gradient is a number: read it from .grad after backward()'

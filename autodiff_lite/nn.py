@@ -13,7 +13,7 @@ import random
 import numpy as np
 
 from .graph import no_grad as no_grad_ctx
-from .tensor import Tensor, cross_entropy, mse
+from .tensor import Tensor, cross_entropy, linear, mse
 from .value import Value
 
 __all__ = ['Module', 'Neuron', 'Layer', 'MLP',
@@ -128,11 +128,11 @@ class Linear(Module):
     def __call__(self, x):
         if not isinstance(x, Tensor):
             x = Tensor(x, dtype=self.w.dtype)
-        if x.shape[-1:] != (self.nin,):
+        if x.data.shape[-1:] != (self.nin,):
             raise ValueError(f'Linear({self.nin}, {self.nout}) takes inputs of shape (batch, {self.nin}), '
                              f'got {x.shape}')
-        out = x @ self.w
-        return out + self.b if self.b is not None else out
+        # one `linear` node for x @ w + b (faster than a matmul node and an add node)
+        return linear(x, self.w, self.b) if self.b is not None else x @ self.w
 
     def parameters(self):
         return [self.w] if self.b is None else [self.w, self.b]

@@ -25,8 +25,11 @@ import numpy as np
 from .graph import Node, _GradMode, no_grad, topo_sort
 from .ops import OPS
 
-__all__ = ['Tensor', 'RULES', 'Rule', 'unbroadcast', 'concatenate', 'stack',
+__all__ = ['Tensor', 'RULES', 'Rule', 'unbroadcast', 'linear', 'concatenate', 'stack',
            'softmax', 'log_softmax', 'cross_entropy', 'mse', 'no_grad']
+
+
+_add_reduce = np.add.reduce      # the same as ndarray.sum, without its Python wrapper
 
 
 # --- broadcasting ----------------------------------------------------------------------
@@ -41,10 +44,12 @@ def unbroadcast(grad, shape):
         return grad
     extra = grad.ndim - len(shape)
     if extra:                                   # new leading axes: sum them away
-        grad = grad.sum(axis=tuple(range(extra)))
+        grad = _add_reduce(grad, axis=tuple(range(extra)))
+        if grad.shape == shape:
+            return grad
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     if stretched:                               # size-1 axes that were repeated
-        grad = grad.sum(axis=stretched, keepdims=True)
+        grad = _add_reduce(grad, axis=stretched, keepdims=True)
     return grad.reshape(shape)
 
 
@@ -104,12 +109,14 @@ def _make(data, op, prev, ctx=None):
     out.label = ''
     out._op = op
     out._ctx = ctx
-    if _GradMode.enabled and any(isinstance(p, Tensor) and p.requires_grad for p in prev):
-        out._prev = prev
-        out.requires_grad = True
-    else:                    # under no_grad, or no input requires grad: no graph
-        out._prev = ()
-        out.requires_grad = False
+    if _GradMode.enabled:
+        for p in prev:
+            if isinstance(p, Tensor) and p.requires_grad:
+                out._prev = prev
+                out.requires_grad = True
+                return out
+    out._prev = ()           # under no_grad, or no input requires grad: no graph
+    out.requires_grad = False
     return out
 
 
@@ -233,6 +240,30 @@ def _softmax(a, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def _linear_vjp_x(g, out, x, w, b=None):
+    # y = x W + b  =>  dL/dx = G W^T
+    if x.ndim == 2:
+        return g @ w.T
+    return (g.reshape(-1, w.shape[1]) @ w.T).reshape(x.shape)
+
+
+def _linear_vjp_w(g, out, x, w, b=None):
+    # y = x W + b  =>  dL/dW = x^T G (summed over every batch row)
+    if x.ndim == 2:
+        return x.T @ g
+    return x.reshape(-1, w.shape[0]).T @ g.reshape(-1, w.shape[1])
+
+
+def _linear_vjp_b(g, out, x, w, b=None):
+    # y = x W + b  =>  dL/db = sum of G over the batch rows (b was broadcast to each)
+    return _add_reduce(g.reshape(-1, w.shape[1]), axis=0)
+
+
+def _mse(p, t):
+    d = p - t
+    return _add_reduce(d * d, axis=None) / d.size
+
+
 def _cross_entropy(logits, targets=None):
     # L = -(1/N) sum_n log softmax(logits_n)[t_n]
     logp = _log_softmax(logits, axis=1)
@@ -249,6 +280,8 @@ def _cross_entropy_vjp(g, out, logits, targets=None):
 
 #     name           symbol   forward, then one VJP per input: vjp(grad_out, out, *inputs, **ctx)
 _rule('matmul',      '@',     np.matmul, _matmul_vjp_a, _matmul_vjp_b)
+# linear(x, W, b) = x @ W + b in one node: what nn.Linear uses (one node instead of two)
+_rule('linear',      'linear', lambda x, w, b: x @ w + b, _linear_vjp_x, _linear_vjp_w, _linear_vjp_b)
 # sum: every input entry fed its output entry once, so it gets grad_out back (broadcast)
 _rule('sum',         'sum',   lambda a, axis=None, keepdims=False: a.sum(axis=axis, keepdims=keepdims),
       lambda g, out, a, axis=None, keepdims=False:
@@ -281,9 +314,9 @@ _rule('log_softmax', 'log softmax', _log_softmax,
       lambda g, out, a, axis=-1: g - np.exp(out) * g.sum(axis=axis, keepdims=True))
 _rule('cross_entropy', 'CE',  _cross_entropy, _cross_entropy_vjp)
 # mse: L = mean((p - t)^2)  =>  dL/dp = 2 (p - t) / n, dL/dt = -dL/dp
-_rule('mse',         'MSE',   lambda p, t: np.mean(np.square(p - t)),
-      lambda g, out, p, t: (g * (2.0 / p.size)) * (p - t),
-      lambda g, out, p, t: (g * (-2.0 / p.size)) * (p - t))
+_rule('mse',         'MSE',   _mse,
+      lambda g, out, p, t: (p - t) * (2.0 * float(g) / p.size),
+      lambda g, out, p, t: (p - t) * (-2.0 * float(g) / p.size))
 
 
 def _is_basic(index):
@@ -291,6 +324,9 @@ def _is_basic(index):
     parts = index if isinstance(index, tuple) else (index,)
     return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis
                for i in parts)
+
+
+_NO_CTX = {}
 
 
 def _apply(name, inputs, **ctx):
@@ -503,7 +539,7 @@ class Tensor(Node):
 
 def _accumulate(p, c, g):
     """Add contribution c to p.grad; c may be g itself or a view of another gradient."""
-    if c.__class__ is not np.ndarray or c.dtype != p.data.dtype:
+    if c.__class__ is not np.ndarray or c.dtype is not p.data.dtype:
         c = np.asarray(c, dtype=p.data.dtype)
     if p.grad is None:
         if not p._prev and (c is g or c.base is not None):
@@ -514,35 +550,43 @@ def _accumulate(p, c, g):
 
 
 def _backward(order):
-    """Reverse topological order: each node's grad is complete when it is reached."""
-    rules, ops, T = RULES, OPS, Tensor
+    """Reverse topological order: each node's grad is complete when it is reached.
+
+    This loop is the engine's hot path, hence the local names and the unary
+    shortcut; the maths is all in OPS (partial * grad_out) and RULES (VJPs).
+    """
+    rules, ops, T, accumulate = RULES, OPS, Tensor, _accumulate
     for node in reversed(order):
         prev = node._prev
         if not prev:
             continue
         g = node.grad
         rule = rules.get(node._op)
-        datas = [p.data if isinstance(p, T) else p for p in prev]
-        if rule is not None:                  # matmul, sum, ... : their VJPs
+        if rule is None:                      # elementwise: partial * grad_out, unbroadcast
+            partials = ops[node._op].partials
+            if len(prev) == 1:                # unary: its input is a tensor that needs grad
+                p = prev[0]
+                accumulate(p, g * partials[0](p.data, node.data), g)
+                continue
+            datas = [p.data if isinstance(p, T) else p for p in prev]
+            for i, p in enumerate(prev):
+                if isinstance(p, T) and p.requires_grad:
+                    d = partials[i](*datas, node.data)
+                    c = g if (d.__class__ is float and d == 1.0) else g * d
+                    if c.shape != p.data.shape:
+                        c = unbroadcast(c, p.data.shape)
+                    accumulate(p, c, g)
+        else:                                 # matmul, sum, ...: their VJPs
+            datas = [p.data if isinstance(p, T) else p for p in prev]
             ctx = node._ctx
             if rule.variadic:
                 for p, c in zip(prev, rule.vjps[0](g, node.data, *datas, **ctx)):
                     if isinstance(p, T) and p.requires_grad:
-                        _accumulate(p, c, g)
+                        accumulate(p, c, g)
             else:
                 for i, p in enumerate(prev):
                     if isinstance(p, T) and p.requires_grad:
-                        _accumulate(p, rule.vjps[i](g, node.data, *datas, **ctx), g)
-        else:                                 # elementwise: partial * grad_out, unbroadcast
-            partials = ops[node._op].partials
-            out = node.data
-            for i, p in enumerate(prev):
-                if isinstance(p, T) and p.requires_grad:
-                    d = partials[i](*datas, out)
-                    c = g if (d.__class__ is float and d == 1.0) else g * d
-                    if c.shape != p.data.shape:
-                        c = unbroadcast(c, p.data.shape)
-                    _accumulate(p, c, g)
+                        accumulate(p, rule.vjps[i](g, node.data, *datas, **ctx), g)
 
 
 # --- functions with checks and clear errors ----------------------------------------
@@ -592,6 +636,19 @@ def _getitem(t, index):
     except IndexError as err:
         raise IndexError(f'getitem: {err} (tensor shape {t.shape}); an axis of size n takes '
                          f'indices -n..n-1') from None
+
+
+def linear(x, w, b):
+    """x @ w + b as one node (what nn.Linear uses): x (..., nin), w (nin, nout), b (nout,)."""
+    x = x if isinstance(x, Tensor) else Tensor(_constant(x, 'linear'))
+    xs, ws, bs = x.data.shape, w.data.shape, b.data.shape
+    if len(ws) != 2 or bs != ws[1:]:
+        raise ValueError(f'linear: w must have shape (nin, nout) and b shape (nout,), '
+                         f'got {ws} and {bs}')
+    if not xs or xs[-1] != ws[0]:
+        raise ValueError(f'linear: x has shape {xs} but w has shape {ws}: the last '
+                         f'axis of x must have size nin = {ws[0]}')
+    return _make(x.data @ w.data + b.data, 'linear', (x, w, b), _NO_CTX)
 
 
 def concatenate(tensors, axis=0):
@@ -664,7 +721,7 @@ def mse(pred, target):
     pred = pred if isinstance(pred, Tensor) else Tensor(pred)
     t = target if isinstance(target, Tensor) else _constant(target, 'mse')
     st = np.shape(t.data if isinstance(t, Tensor) else t)
-    if pred.shape != st:
+    if pred.data.shape != st:
         raise ValueError(f'mse: pred has shape {pred.shape} and target {st}; they must be equal '
                          f'(broadcasting (N, 1) against (N,) would compare every pair). '
                          f'Fix: target.reshape({pred.shape}) or pred.reshape(-1)')

@@ -293,6 +293,10 @@ def doctored(edit):
      "first line must be the comment '# Exercise 1.3: <what to do>'"),
     (lambda c: c['ex1-4-tests'].metadata.pop('points'), "'ex1-4-tests': metadata 'points' must be"),
     (lambda c: c['ex1-4-tests'].metadata.update(tags=[]), "needs a code cell with id 'ex1-4-tests'"),
+    (lambda c: setattr(c['ex1-5-task'], 'source', c['ex1-5-task'].source.replace('(2 points)', '(3 points)')),
+     "cell 'ex1-5-task': the title says 3 points, the test cell's metadata 2"),
+    (lambda c: setattr(c['ex1-5-task'], 'source', c['ex1-5-task'].source.replace('**Hint:**', 'Hint:')),
+     "cell 'ex1-5-task': add a line '**Hint:** ...'"),
 ])
 def test_format_errors_name_the_cell_and_the_fix(edit, message):
     with pytest.raises(FormatError, match=None) as info:

@@ -19,6 +19,7 @@ BEGIN_SOLUTION, END_SOLUTION = '### BEGIN SOLUTION', '### END SOLUTION'
 BEGIN_HIDDEN, END_HIDDEN = '### BEGIN HIDDEN TESTS', '### END HIDDEN TESTS'
 ANSWER_ID = re.compile(r'ex(\d+)-(\d+)$')
 FIRST_LINE = re.compile(r'#\s*Exercise (\d+\.\d+):\s*(\S.*)$')
+TASK_TITLE = re.compile(r'##\s*Exercise (\d+\.\d+):.*\((\d+(?:\.\d+)?) points?\)\s*$')
 
 
 class FormatError(ValueError):
@@ -63,6 +64,20 @@ def _marker_lines(lines, begin, end, where):
     return pairs
 
 
+def _check_task(cell, number, points, where):
+    """The task cell states the exercise, its points (as in the test cell) and a hint."""
+    if cell is None or cell.cell_type != 'markdown':
+        raise FormatError(f'{where}: needs a markdown task cell with this id')
+    first = cell.source.strip().splitlines()[0] if cell.source.strip() else ''
+    m = TASK_TITLE.match(first)
+    if not m or m[1] != number:
+        raise FormatError(f"{where}: the first line must be '## Exercise {number}: <title> ({points:g} points)'")
+    if float(m[2]) != points:
+        raise FormatError(f"{where}: the title says {m[2]} points, the test cell's metadata {points:g}")
+    if '**Hint:**' not in cell.source:
+        raise FormatError(f"{where}: add a line '**Hint:** ...'")
+
+
 def read_exercises(nb, path='notebook'):
     """The exercises of a solutions notebook, in order; FormatError names what is wrong and where."""
     by_id = {cell.get('id'): cell for cell in nb.cells}
@@ -91,8 +106,7 @@ def read_exercises(nb, path='notebook'):
             raise FormatError(f"{path}, cell '{cid}-tests': metadata 'points' must be a positive "
                               f'number, got {points!r}')
         _marker_lines(tests.source.splitlines(), BEGIN_HIDDEN, END_HIDDEN, f"{path}, cell '{cid}-tests'")
-        if f'{cid}-task' not in by_id:
-            raise FormatError(f"{where}: needs a markdown task cell with id '{cid}-task'")
+        _check_task(by_id.get(f'{cid}-task'), number, points, f"{path}, cell '{cid}-task'")
         exercises.append(Exercise(number, cid, f'{cid}-tests', points,
                                   f'Exercise {number}: {first[2].strip()}'))
     numbers = [e.number for e in exercises]

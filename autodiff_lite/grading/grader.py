@@ -141,18 +141,25 @@ class _Kernel:
         class _ThisPython(KernelSpecManager):
             def get_kernel_spec(self, kernel_name):
                 return KernelSpec(argv=[sys.executable, '-m', 'ipykernel_launcher', '-f',
-                                        '{connection_file}'], display_name='grader',
-                                  language='python')
+                                        '{connection_file}', '--HistoryManager.hist_file=:memory:'],
+                                  display_name='grader', language='python')
 
         env = dict(os.environ)
         env['PYTHONPATH'] = os.pathsep.join([str(REPO)] + [p for p in [env.get('PYTHONPATH')] if p])
-        env.update(MPLBACKEND='Agg', PYDEVD_DISABLE_FILE_VALIDATION='1', JUPYTER_PLATFORM_DIRS='1')
+        env.update(MPLBACKEND='Agg', PYDEVD_DISABLE_FILE_VALIDATION='1', JUPYTER_PLATFORM_DIRS='1',
+                   # a fresh IPython profile: no startup scripts from ~/.ipython run before the tests
+                   IPYTHONDIR=str(Path(cwd) / '.ipython'))
         self.timeout = timeout
         self.history = []                     # code that ran fine, replayed after a restart
-        self.km = KernelManager(kernel_name='grader', kernel_spec_manager=_ThisPython())
+        self.km = KernelManager(kernel_name='grader', kernel_spec_manager=_ThisPython(),
+                                connection_file=str(Path(cwd) / 'kernel.json'))
         # the kernel's own chatter (a TCP warning) is not the student's business
         self.km.start_kernel(cwd=str(cwd), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self._connect()
+        try:
+            self._connect()
+        except Exception:
+            self.km.shutdown_kernel(now=True)
+            raise
 
     def _connect(self):
         self.kc = self.km.client()

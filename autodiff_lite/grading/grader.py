@@ -307,7 +307,7 @@ def grade_notebook(path, solutions=None, timeout=30):
                     if bad:
                         outcome[cid] = bad
                     elif res.status == 'error' and res.ename == 'NotImplementedError':
-                        outcome[cid] = ('not solved yet', _first_line(res.evalue))
+                        outcome[cid] = _not_solved(res.evalue, ex)
                     elif res.status == 'error':
                         outcome[cid] = ('error', f'answer cell raised {res.ename}: {_first_line(res.evalue)}')
             elif cid in by_tests:
@@ -340,14 +340,19 @@ def _test_outcome(res, ex, timeout):
     if res.status == 'ok':
         return 'passed', ''
     if res.ename == 'NotImplementedError':
-        text = _first_line(res.evalue)
-        other = re.match(r'Exercise (\d+\.\d+)', text)
-        if other and other[1] != ex.number:
-            return 'not solved yet', f'needs Exercise {other[1]} first ({text})'
-        return 'not solved yet', text
+        return _not_solved(res.evalue, ex)
     if res.ename == 'AssertionError':
         return 'failed', str(res.evalue).strip() or 'a check failed (AssertionError without a message)'
     return 'failed', f'{res.ename}: {str(res.evalue).strip()}'
+
+
+def _not_solved(evalue, ex):
+    """'not solved yet' with the stub's message, naming another exercise if it is that one's stub."""
+    text = _first_line(evalue)
+    other = re.match(r'Exercise (\d+\.\d+)', text)
+    if other and other[1] != ex.number:
+        return 'not solved yet', f'needs Exercise {other[1]} first ({text})'
+    return 'not solved yet', text
 
 
 def _totals(report):

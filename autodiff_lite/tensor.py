@@ -187,10 +187,10 @@ def _mm_operands(a, b, g):
     # g gets the same axes back, so one batched formula serves every case.
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
-    if a.ndim == 1:
-        g = np.expand_dims(g, -2)
     if b.ndim == 1:
         g = np.expand_dims(g, -1)
+    if a.ndim == 1:
+        g = np.expand_dims(g, -2)
     return a2, b2, g
 
 

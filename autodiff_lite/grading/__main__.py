@@ -20,7 +20,7 @@ from .grader import REPO, GradingError, default_solutions, format_table, grade
 def _dirs(args):
     solutions = Path(args.solutions) if args.solutions else default_solutions()
     exercises = Path(args.exercises) if getattr(args, 'exercises', None) else solutions.parent / 'exercises'
-    return solutions, exercises
+    return _rel(solutions), _rel(exercises)          # short paths in messages
 
 
 def _rel(path):

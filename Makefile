@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 NB_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: lab test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser clean
+.PHONY: grading-selftest lab test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser clean
 
 # PyTorch is optional: the tests cross-check against it when installed. We take it only
 # from a local CPU wheel (never the registry's multi-GB CUDA build).
@@ -36,7 +36,7 @@ lab: $(STAMP)
 
 test: $(STAMP) $(TORCH_STAMP)
 	$(BIN)/python -m pytest -q tests
-	$(MAKE) --no-print-directory notebooks-test solutions-test exercises-check test-browser
+	$(MAKE) --no-print-directory notebooks-test solutions-test exercises-check grading-selftest test-browser
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
@@ -52,9 +52,11 @@ solutions-test: $(STAMP)
 	else echo "solutions-test: no solutions yet"; fi
 
 exercises-check: $(STAMP)
-	@if $(BIN)/python -c 'import autodiff_lite.grading' 2>/dev/null; then \
-	  $(BIN)/python -m autodiff_lite.grading build --check; \
-	else echo "exercises-check: no grading package yet"; fi
+	$(BIN)/python -m autodiff_lite.grading build --check
+
+# untouched exercises/ must score 0 ("not solved yet"), solutions/ graded as a submission full marks
+grading-selftest: $(STAMP)
+	$(BIN)/python -m autodiff_lite.grading selftest
 
 exercises: $(STAMP)
 	$(BIN)/python -m autodiff_lite.grading build

@@ -10,5 +10,6 @@ from .gradcheck import check_local_gradients, gradcheck, numerical_grad
 from .graph import enable_grad, is_grad_enabled, no_grad, topo_sort
 from .tensor import Tensor
 from .value import Value
+from .viz import backward_steps, draw_graph
 
 __version__ = '0.1.0'

@@ -256,7 +256,7 @@ def _linear_vjp_w(g, out, x, w, b=None):
 
 def _linear_vjp_b(g, out, x, w, b=None):
     # y = x W + b  =>  dL/db = sum of G over the batch rows (b was broadcast to each)
-    return _add_reduce(g.reshape(-1, w.shape[1]), axis=0)
+    return _add_reduce(g if g.ndim == 2 else g.reshape(-1, w.shape[1]), axis=0)
 
 
 def _mse(p, t):
@@ -579,14 +579,16 @@ def _backward(order):
         else:                                 # matmul, sum, ...: their VJPs
             datas = [p.data if isinstance(p, T) else p for p in prev]
             ctx = node._ctx
+            out = node.data
             if rule.variadic:
-                for p, c in zip(prev, rule.vjps[0](g, node.data, *datas, **ctx)):
+                for p, c in zip(prev, rule.vjps[0](g, out, *datas, **ctx)):
                     if isinstance(p, T) and p.requires_grad:
                         accumulate(p, c, g)
             else:
+                vjps = rule.vjps
                 for i, p in enumerate(prev):
                     if isinstance(p, T) and p.requires_grad:
-                        accumulate(p, rule.vjps[i](g, node.data, *datas, **ctx), g)
+                        accumulate(p, vjps[i](g, out, *datas, **ctx), g)
 
 
 # --- functions with checks and clear errors ----------------------------------------

@@ -1,6 +1,6 @@
 """Tensor engine vs the same maths by hand in numpy (and PyTorch CPU if installed).
 
-    .venv/bin/python bench/tensor_bench.py        # about 30 s
+    .venv/bin/python bench/tensor_bench.py        # about 30 s; add `a` or `b` for one network
 
 Two networks, float32, plain SGD, one BLAS thread:
   (a) 784-256-256-10 ReLU MLP, batch 128, softmax cross-entropy
@@ -216,13 +216,14 @@ def check_same_gradients(net):
         np.testing.assert_allclose(p.grad, g, rtol=2e-3, atol=1e-5)
 
 
-def main():
+def main(nets='ab'):
     """Print, for each network, ms per step and the ratios to hand-written numpy."""
     print(f'Tensor benchmark: float32, SGD, 1 BLAS thread (OMP_NUM_THREADS='
           f'{os.environ.get("OMP_NUM_THREADS")}), numpy {np.__version__}'
           + (f', torch {torch.__version__}' if torch is not None else ', PyTorch not installed'))
     results = {}
-    for key, net in NETS.items():
+    for key in nets:
+        net = NETS[key]
         check_same_gradients(net)
         names, t = measure(net)
         results[key] = (names, t)
@@ -236,4 +237,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    main(*sys.argv[1:2])          # `tensor_bench.py b` runs network (b) only

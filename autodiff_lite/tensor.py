@@ -290,6 +290,7 @@ _rule('sum',         'sum',   lambda a, axis=None, keepdims=False: a.sum(axis=ax
 _rule('mean',        'mean',  lambda a, axis=None, keepdims=False: a.mean(axis=axis, keepdims=keepdims),
       lambda g, out, a, axis=None, keepdims=False:
           np.broadcast_to((g if keepdims else _keep(g, axis, a.ndim)) * (out.size / a.size), a.shape))
+# max: the gradient goes to the entry (or entries, shared) that was the max
 _rule('max',         'max',   lambda a, axis=None, keepdims=False: a.max(axis=axis, keepdims=keepdims),
       _max_vjp)
 # reshape and transpose only move entries: move the gradient back
@@ -418,6 +419,13 @@ class Tensor(Node):
     def __float__(self):
         return float(self.item())
 
+    def __bool__(self):
+        # like numpy: a one-element tensor is its value, a larger one is ambiguous
+        if self.data.size != 1:
+            raise ValueError(f'the truth value of a tensor of shape {self.shape} is ambiguous: '
+                             f'use (t.data > 0).any() or .all()')
+        return bool(self.data)
+
     def is_leaf(self):
         return not self._prev
 
@@ -489,10 +497,12 @@ class Tensor(Node):
         """Permute axes: t.transpose() reverses them, t.transpose(1, 0, 2) picks an order."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        if axes and sorted(a % max(self.ndim, 1) for a in axes) != list(range(self.ndim)):
-            raise ValueError(f'transpose: axes {axes} are not a permutation of the {self.ndim} '
+        n = self.ndim
+        if axes and (not all(-n <= a < n for a in axes)
+                     or sorted(a % n for a in axes) != list(range(n))):
+            raise ValueError(f'transpose: axes {axes} are not a permutation of the {n} '
                              f'axes of a tensor of shape {self.shape}')
-        return _apply('transpose', (self,), axes=tuple(a % self.ndim for a in axes) or None)
+        return _apply('transpose', (self,), axes=tuple(a % n for a in axes) or None)
 
     def __getitem__(self, index):
         return _getitem(self, index)
@@ -650,6 +660,7 @@ def linear(x, w, b):
     if not xs or xs[-1] != ws[0]:
         raise ValueError(f'linear: x has shape {xs} but w has shape {ws}: the last '
                          f'axis of x must have size nin = {ws[0]}')
+    # RULES['linear'].forward, inlined: this is every Linear layer's hot path
     return _make(x.data @ w.data + b.data, 'linear', (x, w, b), _NO_CTX)
 
 

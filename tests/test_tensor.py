@@ -540,3 +540,8 @@ def test_error_mse_shapes_and_domains_and_axes():
         concatenate([Tensor(np.ones((2, 3))), Tensor(np.ones((2, 4)))])
     with pytest.raises(ValueError, match=r'item\(\) needs a tensor with one element'):
         Tensor([1.0, 2.0]).item()
+    with pytest.raises(ValueError, match=r'transpose: axes \(0, 5\) are not a permutation'):
+        Tensor(np.ones((2, 3))).transpose(0, 5)
+    with pytest.raises(ValueError, match=r'truth value of a tensor of shape \(2,\) is ambiguous'):
+        bool(Tensor([1.0, 2.0]))
+    assert not Tensor(0.0) and Tensor([3.0])

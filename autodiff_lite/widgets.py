@@ -1,0 +1,439 @@
+"""Interactive helpers for the lessons (ipywidgets).
+
+Each function returns one container widget (a VBox) whose parts are
+attributes (`.sliders`, `.output`, ...). Callbacks write widget state (an
+HTML or Image value), never only print, so a test can set `slider.value`
+and read what changed, with no kernel and no browser.
+
+    graph_explorer(lambda x, w: (x * w).tanh(), x=(-2, 2, 1), w=(-2, 2, 0.5))
+"""
+import html
+import io
+import math
+import numbers
+import re
+import time
+
+import ipywidgets as widgets
+import numpy as np
+
+from .value import Value
+from .viz import INSTALL_HINT, backward_steps, draw_graph
+
+__all__ = ['graph_explorer', 'backward_stepper', 'finite_difference_lab',
+           'training_dashboard', 'mode_race']
+
+
+# --- shared pieces ------------------------------------------------------------------
+def _panel(children, **parts):
+    """A VBox with its parts reachable as attributes (for tests and the browser check)."""
+    box = widgets.VBox(children)
+    for name, part in parts.items():
+        setattr(box, name, part)
+    return box
+
+
+def _graph_html(view):
+    """HTML for a GraphView: the inline SVG, or the DOT text and the install hint."""
+    try:
+        svg = view.svg()
+    except Exception:
+        return (f'<pre style="font-size:11px">{html.escape(view.source)}</pre>'
+                f'<p><i>{html.escape(INSTALL_HINT)}</i></p>')
+    svg = re.sub(r'<\?xml[^>]*\?>|<!DOCTYPE[^>]*>|<!--.*?-->', '', svg, flags=re.S)
+    return f'<div class="adl-graph" style="overflow:auto; max-width:100%">{svg.strip()}</div>'
+
+
+def _error_html(err):
+    return (f'<span style="color:#c0392b"><b>{type(err).__name__}</b>: '
+            f'{html.escape(str(err))}</span>')
+
+
+def _png(fig):
+    """A matplotlib Figure as PNG bytes (for an ipywidgets.Image)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=80)
+    return buf.getvalue()
+
+
+def _figure(width=5.5, height=3.4):
+    # A bare Figure (not pyplot): no global state, nothing shown twice in a notebook.
+    from matplotlib.figure import Figure
+    return Figure(figsize=(width, height), layout='tight')
+
+
+def _real(x, what):
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+        raise ValueError(f'{what} must be a finite number, got {x!r}')
+    return float(x)
+
+
+def _check_range(name, rng):
+    """(min, max, initial) with min < max and min <= initial <= max, else a ValueError."""
+    fix = f'give {name}=(min, max, initial) with min < max, e.g. {name}=(-2.0, 2.0, 1.0)'
+    if not isinstance(rng, (tuple, list)) or len(rng) != 3:
+        raise ValueError(f'range for {name!r} must be (min, max, initial), got {rng!r}: {fix}')
+    lo, hi, init = (_real(v, f'range for {name!r}: {fix}; each value') for v in rng)
+    if lo > hi:
+        raise ValueError(f'range for {name!r} is reversed: min {lo:g} > max {hi:g}: {fix}')
+    if lo == hi:
+        raise ValueError(f'range for {name!r} is empty: min = max = {lo:g}: {fix}')
+    if not lo <= init <= hi:
+        raise ValueError(f'initial value {init:g} for {name!r} lies outside [{lo:g}, {hi:g}]: {fix}')
+    return lo, hi, init
+
+
+# --- graph explorer ---------------------------------------------------------------------
+def graph_explorer(f, *, show_grad=True, edge_grads=False, **ranges):
+    """One slider per input; each move recomputes f, its gradients, and redraws the graph.
+
+    `f` receives `Value`s as keyword arguments (labelled with their names)
+    and returns the output `Value`; each range is (min, max, initial).
+    """
+    if not callable(f):
+        raise TypeError(f'graph_explorer needs a function first, got {type(f).__name__}')
+    if not ranges:
+        raise ValueError('graph_explorer needs one range per input of f, '
+                         'e.g. graph_explorer(f, x=(-2, 2, 1), w=(-2, 2, 0.5))')
+    checked = {name: _check_range(name, rng) for name, rng in ranges.items()}
+    sliders = {name: widgets.FloatSlider(value=init, min=lo, max=hi, step=(hi - lo) / 100,
+                                         description=name, continuous_update=False,
+                                         readout_format='.3g')
+               for name, (lo, hi, init) in checked.items()}
+    readout, output = widgets.HTML(), widgets.HTML()
+
+    def compute():
+        inputs = {name: Value(s.value, label=name) for name, s in sliders.items()}
+        out = f(**inputs)
+        if not isinstance(out, Value):
+            raise TypeError(f'f must return a Value built from its inputs, got '
+                            f'{type(out).__name__} {out!r:.40}')
+        if not out.label:
+            out.label = 'f'
+        out.backward()
+        grads = ', '.join(f'∂f/∂{name} = {v.grad:.4g}' for name, v in inputs.items())
+        readout.value = (f'<span style="color:#1f5fbf">f = {out.data:.6g}</span> &nbsp; '
+                         f'<span style="color:#c0392b">{html.escape(grads)}</span>')
+        output.value = _graph_html(draw_graph(out, show_grad=show_grad, edge_grads=edge_grads))
+
+    def on_change(change):
+        try:
+            compute()
+        except Exception as err:        # say what went wrong in the widget, keep the last graph
+            readout.value = _error_html(err)
+
+    compute()                           # a broken f fails here, loudly, before any slider moves
+    for s in sliders.values():
+        s.observe(on_change, names='value')
+    box = _panel([*sliders.values(), readout, output],
+                 sliders=sliders, readout=readout, output=output)
+    return box
+
+
+def _name(node):
+    """How a caption calls a node: its label, else its op, else 'a leaf'."""
+    return node.label or (f'({node._op})' if node._op else 'a leaf')
+
+
+# --- backward, step by step ---------------------------------------------------------------
+def backward_stepper(root, show_grad=True, interval=1200):
+    """A step slider and a play button that walk `root.backward()` one node at a time.
+
+    Step 0 is the seed (d root/d root = 1); step k shows the gradients after
+    the k-th node (in reverse topological order) has pushed its gradient to its inputs.
+    """
+    steps = backward_steps(root)
+    start = {n: 0.0 for n in steps[-1].grads}
+    start[root] = 1.0
+    slider = widgets.IntSlider(value=0, min=0, max=len(steps), description='step')
+    play = widgets.Play(value=0, min=0, max=len(steps), interval=interval, description='play')
+    widgets.link((play, 'value'), (slider, 'value'))
+    caption, output = widgets.HTML(), widgets.HTML()
+
+    def show(change=None):
+        k = slider.value
+        if k == 0:
+            grads, node = start, root
+            caption.value = (f'Step 0 of {len(steps)}: seed d{html.escape(_name(root))}/'
+                             f'd{html.escape(_name(root))} = 1; nothing pushed yet.')
+        else:
+            step = steps[k - 1]
+            grads, node = step.grads, step.node
+            pushed = '; '.join(f'{html.escape(_name(p))}.grad += {amount:.4g}' for p, amount in step.pushed)
+            caption.value = (f'Step {k} of {len(steps)}: <b>{html.escape(_name(node))}</b> '
+                             f'(grad {grads[node]:.4g}) '
+                             + (f'pushes to its inputs: {pushed}' if pushed else 'is a leaf: nothing to push'))
+        output.value = _graph_html(draw_graph(root, show_grad=show_grad, grads=grads, highlight=node))
+
+    show()
+    slider.observe(show, names='value')
+    return _panel([widgets.HBox([play, slider]), caption, output],
+                  slider=slider, play=play, caption=caption, output=output, steps=steps)
+
+
+# --- finite differences ---------------------------------------------------------------------
+def _differences(f, x0, h, dtype):
+    """Forward and central differences of f at x0 with step h, computed in `dtype`."""
+    x, h = dtype(x0), dtype(h)
+    fx = lambda v: dtype(f(v))
+    try:
+        forward = (fx(x + h) - fx(x)) / h
+        central = (fx(x + h) - fx(x - h)) / (dtype(2) * h)
+    except (ArithmeticError, ValueError):
+        return math.nan, math.nan
+    return float(forward), float(central)
+
+
+def finite_difference_lab(f, df, x0, h_range=(1e-16, 1.0)):
+    """A log slider for h and the error of forward and central differences against h.
+
+    forward (f(x+h) - f(x))/h has truncation error ~ h f''/2, central
+    (f(x+h) - f(x-h))/2h ~ h² f'''/6; both suffer round-off ~ eps/h as h
+    shrinks: the U-curve. float32 rounds inputs and outputs to single precision.
+    """
+    if not callable(f) or not callable(df):
+        raise TypeError('finite_difference_lab(f, df, x0) needs f and its exact derivative df '
+                        'as functions of a float, e.g. finite_difference_lab(math.sin, math.cos, 1.0)')
+    x0 = _real(x0, 'x0')
+    if not isinstance(h_range, (tuple, list)) or len(h_range) != 2:
+        raise ValueError(f'h_range must be (smallest h, largest h), got {h_range!r}')
+    hmin, hmax = (_real(v, 'h_range') for v in h_range)
+    if not 0 < hmin < hmax:
+        raise ValueError(f'h_range={h_range!r} is empty or reversed: give 0 < smallest < largest, '
+                         f'e.g. h_range=(1e-16, 1.0)')
+    exact = df(x0)
+    try:
+        exact = _real(float(exact), f'df({x0:g})')
+        _real(float(f(x0)), f'f({x0:g})')
+    except TypeError:
+        raise TypeError(f'f and df must return plain numbers (this lab works on floats), '
+                        f'got {type(exact).__name__}') from None
+    lo, hi = math.log10(hmin), math.log10(hmax)
+    hs = np.logspace(lo, hi, 97)
+    curves = {}
+    for dtype in (np.float64, np.float32):
+        d = np.array([_differences(f, x0, h, dtype) for h in hs])
+        # an exact zero error would vanish from a log plot: floor it
+        curves[dtype.__name__] = np.maximum(np.abs(d - exact), 1e-20)
+    start = min(max(1e-4, hmin), hmax)
+    slider = widgets.FloatLogSlider(value=start, base=10, min=lo, max=hi, step=(hi - lo) / 96,
+                                    description='h', readout_format='.1e', continuous_update=False)
+    readout, plot = widgets.HTML(), widgets.Image(format='png')
+
+    def show(change=None):
+        h = slider.value
+        rows = []
+        for dtype in (np.float64, np.float32):
+            fw, ce = _differences(f, x0, h, dtype)
+            rows.append(f'<tr><td>{dtype.__name__}</td><td>{abs(fw - exact):.2e}</td>'
+                        f'<td>{abs(ce - exact):.2e}</td></tr>')
+        readout.value = (f'<b>h = {h:.1e}</b>, exact f\'({x0:g}) = {exact:.10g}'
+                         '<table><tr><th></th><th>forward error</th><th>central error</th></tr>'
+                         + ''.join(rows) + '</table>')
+        fig = _figure()
+        ax = fig.add_subplot()
+        styles = {('float64', 0): ('#1f5fbf', '-'), ('float64', 1): ('#c0392b', '-'),
+                  ('float32', 0): ('#1f5fbf', ':'), ('float32', 1): ('#c0392b', ':')}
+        for (name, col), (colour, ls) in styles.items():
+            kind = 'forward' if col == 0 else 'central'
+            ax.loglog(hs, curves[name][:, col], ls, color=colour, label=f'{kind}, {name}')
+        ax.axvline(h, color='#555555', lw=1)
+        ax.set_xlabel('step h')
+        ax.set_ylabel('|error|')
+        ax.set_title('truncation falls with h, round-off rises as h shrinks')
+        ax.legend(fontsize=7)
+        plot.value = _png(fig)
+
+    show()
+    slider.observe(show, names='value')
+    return _panel([slider, readout, plot], slider=slider, readout=readout, plot=plot,
+                  output=plot, hs=hs, errors=curves, exact=exact)
+
+
+# --- training ------------------------------------------------------------------------------------
+def training_dashboard(step, epochs=100, X=None, y=None, predict=None, lr=0.1, run=False, grid=40):
+    """Progress bar, live loss curve and (for 2-D data) decision boundary while a model trains.
+
+    `step(lr) -> loss` performs one training step; `predict(points (k, 2)) ->
+    scores (k,)`, > 0 meaning class 1, draws the boundary on a grid x grid
+    mesh (predict costs grid² model calls). `run=True` trains at once.
+    """
+    if not callable(step):
+        raise TypeError('training_dashboard needs step(lr) -> loss, a function doing one training step')
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(f'epochs must be a whole number >= 1, got {epochs!r}')
+    lr = _real(lr, 'lr')
+    if lr <= 0:
+        raise ValueError(f'lr must be positive, got {lr:g}: try lr=0.1')
+    if X is not None:
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != 2:
+            raise ValueError(f'X must be an (n, 2) array of points to draw a decision boundary, '
+                             f'got shape {X.shape}; leave X out to see only the loss')
+        if predict is None:
+            raise ValueError('to draw the decision boundary, also pass predict=f(points) -> scores')
+        y = np.zeros(len(X)) if y is None else np.asarray(y).ravel()
+        if len(y) != len(X):
+            raise ValueError(f'X has {len(X)} points but y has {len(y)} labels')
+    losses = []
+    lr_w = widgets.FloatLogSlider(value=lr, base=10, min=min(-4, math.floor(math.log10(lr))),
+                                  max=max(0, math.ceil(math.log10(lr))), step=0.1,
+                                  description='lr', readout_format='.2g')
+    epochs_w = widgets.BoundedIntText(value=epochs, min=1, max=max(100_000, epochs), description='epochs')
+    button = widgets.Button(description='Train', button_style='primary', icon='play')
+    progress = widgets.IntProgress(value=0, min=0, max=epochs, description='epoch 0')
+    status = widgets.HTML()
+    loss_plot = widgets.Image(format='png')
+    boundary = widgets.Image(format='png') if X is not None else None
+
+    def draw(with_boundary=True):
+        fig = _figure(4.5, 3.2)
+        ax = fig.add_subplot()
+        if losses:
+            ax.plot(range(1, len(losses) + 1), losses, color='#1f5fbf')
+            if min(losses) > 0:
+                ax.set_yscale('log')
+        ax.set_xlabel('epoch')
+        ax.set_ylabel('loss')
+        ax.set_title(f'loss {losses[-1]:.4g}' if losses else 'loss (not trained yet)')
+        loss_plot.value = _png(fig)
+        if boundary is not None and with_boundary:
+            boundary.value = _png(_boundary_figure(X, y, predict, grid))
+
+    def train(n=None, rate=None):
+        """Run n epochs (default: the epochs box) at learning rate `rate` (default: the slider)."""
+        n = epochs_w.value if n is None else int(n)
+        rate = lr_w.value if rate is None else float(rate)
+        progress.max, progress.value = n, 0
+        # Redraw the loss about twice a second and the (costly) boundary a few
+        # times per run: drawing every epoch would take longer than training.
+        last = time.perf_counter()
+        every = max(1, n // 4)
+        button.disabled = True
+        try:
+            for k in range(1, n + 1):
+                loss = float(step(rate))
+                losses.append(loss)
+                progress.value, progress.description = k, f'epoch {k}'
+                if not math.isfinite(loss):
+                    status.value = _error_html(ValueError(
+                        f'loss is {loss} at epoch {k}: training diverged; lower the learning '
+                        f'rate (now {rate:g}) and train again'))
+                    break
+                if k % every == 0 and k < n:
+                    draw()
+                    last = time.perf_counter()
+                elif time.perf_counter() - last > 0.5:
+                    draw(with_boundary=False)
+                    last = time.perf_counter()
+            else:
+                status.value = f'trained {n} epochs at lr {rate:g}: loss {losses[-1]:.4g}'
+        except Exception as err:
+            status.value = _error_html(err)
+        finally:
+            button.disabled = False
+        draw()
+        return losses
+
+    button.on_click(lambda _: train())
+    draw()
+    controls = widgets.HBox([lr_w, epochs_w, button])
+    plots = widgets.HBox([loss_plot] + ([boundary] if boundary is not None else []))
+    box = _panel([controls, progress, status, plots], losses=losses, lr=lr_w, epochs=epochs_w,
+                 button=button, progress=progress, status=status, loss_plot=loss_plot,
+                 boundary=boundary, output=loss_plot, train=train)
+    if run:
+        train()
+    return box
+
+
+def _boundary_figure(X, y, predict, steps=40):
+    """Filled contour of sign(predict) over the data's bounding box, points on top."""
+    pad = 0.25 * (X.max(axis=0) - X.min(axis=0)) + 1e-9
+    lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    scores = np.asarray(predict(grid), dtype=float).reshape(gx.shape)
+    fig = _figure(3.4, 3.2)
+    ax = fig.add_subplot()
+    ax.contourf(gx, gy, scores > 0, levels=[-0.5, 0.5, 1.5], colors=['#f5c6c0', '#c6d8f5'])
+    if scores.min() < 0 < scores.max():
+        ax.contour(gx, gy, scores, levels=[0], colors='#333333', linewidths=1)
+    ax.scatter(X[:, 0], X[:, 1], c=np.where(y > 0, '#1f5fbf', '#c0392b'), s=10)
+    ax.set_title('decision boundary')
+    return fig
+
+
+# --- forward vs reverse mode ----------------------------------------------------------------
+def _race_f(*xs):
+    """n inputs, one output: sum_i tanh(x_i x_(i-1)), cheap and the same for every mode."""
+    from .ops import tanh
+    total = 0.0
+    for i, x in enumerate(xs):
+        total = total + tanh(x * xs[i - 1])
+    return total
+
+
+def mode_race(n_values=(1, 2, 4, 8, 16, 32), repeats=3, f=None):
+    """Time jacobian(f, mode='forward') (n passes) against mode='reverse' (one pass) as n grows.
+
+    `f` takes n numbers and returns one; `.results` holds the timings (best of `repeats`).
+    """
+    try:
+        from .functional import jacobian
+    except ImportError as err:
+        raise ImportError(f'mode_race needs autodiff_lite.functional.jacobian: {err}') from None
+    n_values = list(n_values)
+    if not n_values or any(isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1
+                           for n in n_values):
+        raise ValueError(f'n_values must be a non-empty list of whole numbers >= 1, got {n_values!r}')
+    if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 1:
+        raise ValueError(f'repeats must be a whole number >= 1, got {repeats!r}')
+    f = _race_f if f is None else f
+    results = []
+    button = widgets.Button(description='Race again', icon='refresh')
+    table, plot, status = widgets.HTML(), widgets.Image(format='png'), widgets.HTML()
+
+    def best_time(fn, xs):
+        best = math.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            J = fn(*xs)
+            best = min(best, time.perf_counter() - t0)
+        return best, J
+
+    def race(_=None):
+        results.clear()
+        mismatch = []
+        for n in sorted(set(int(n) for n in n_values)):
+            xs = [0.1 * (i + 1) for i in range(n)]
+            t_fwd, J_fwd = best_time(jacobian(f, mode='forward'), xs)
+            t_rev, J_rev = best_time(jacobian(f, mode='reverse'), xs)
+            if not np.allclose(J_fwd, J_rev, rtol=1e-9, atol=1e-12):
+                mismatch.append(n)
+            results.append({'n': n, 'forward_s': t_fwd, 'reverse_s': t_rev,
+                            'ratio': t_fwd / t_rev if t_rev > 0 else math.inf})
+        rows = ''.join(f'<tr><td>{r["n"]}</td><td>{r["forward_s"] * 1e3:.3f}</td>'
+                       f'<td>{r["reverse_s"] * 1e3:.3f}</td><td>{r["ratio"]:.2f}</td></tr>'
+                       for r in results)
+        table.value = ('<table><tr><th>inputs n</th><th>forward ms</th><th>reverse ms</th>'
+                       '<th>forward / reverse</th></tr>' + rows + '</table>')
+        status.value = (_error_html(ValueError(f'forward and reverse Jacobians differ at n = {mismatch}'))
+                        if mismatch else f'best of {repeats} runs; both modes give the same Jacobian')
+        fig = _figure(5, 3.2)
+        ax = fig.add_subplot()
+        ns = [r['n'] for r in results]
+        ax.loglog(ns, [r['forward_s'] for r in results], 'o-', color='#1f5fbf', label='forward (n passes)')
+        ax.loglog(ns, [r['reverse_s'] for r in results], 's-', color='#c0392b', label='reverse (1 pass)')
+        ax.set_xlabel('number of inputs n')
+        ax.set_ylabel('seconds per gradient')
+        ax.legend(fontsize=8)
+        plot.value = _png(fig)
+        return results
+
+    race()
+    button.on_click(race)
+    return _panel([button, status, widgets.HBox([plot, table])], results=results, button=button,
+                  plot=plot, table=table, status=status, output=plot, race=race)

@@ -1,0 +1,203 @@
+"""The widgets, driven from plain pytest: set a slider, read the widget state that changed."""
+import math
+import re
+
+import numpy as np
+import pytest
+
+from autodiff_lite import Value
+from autodiff_lite import widgets as W
+from autodiff_lite.data import make_moons
+from autodiff_lite.nn import MLP
+
+PNG = b'\x89PNG'
+
+
+def numbers_in(text):
+    return [float(v) for v in re.findall(r'-?\d+\.?\d*(?:e[-+]?\d+)?', text)]
+
+
+# --- graph explorer ------------------------------------------------------------------------
+def test_graph_explorer_recomputes_value_grads_and_graph():
+    box = W.graph_explorer(lambda x, w: (x * w).tanh(), x=(-2, 2, 1), w=(-2, 2, 0.5))
+    assert set(box.sliders) == {'x', 'w'} and box.sliders['x'].value == 1
+    t = math.tanh(0.5)
+    assert f'f = {t:.6g}' in box.readout.value
+    assert f'∂f/∂x = {(1 - t * t) * 0.5:.4g}' in box.readout.value
+    before = box.output.value
+    assert '<svg' in before and 'data 0.5' in before
+    box.sliders['x'].value = 1.5                     # fires the callback, no kernel needed
+    t = math.tanh(0.75)
+    assert f'f = {t:.6g}' in box.readout.value
+    assert f'∂f/∂w = {(1 - t * t) * 1.5:.4g}' in box.readout.value
+    assert box.output.value != before and 'data 1.5' in box.output.value
+    assert '<?xml' not in box.output.value            # inline SVG, ready for an HTML widget
+
+
+def test_graph_explorer_shows_errors_in_the_widget_and_keeps_the_graph():
+    box = W.graph_explorer(lambda x: x.log(), x=(-1, 2, 1))
+    graph = box.output.value
+    box.sliders['x'].value = -0.5                    # log of a negative number
+    assert 'ValueError' in box.readout.value and 'log' in box.readout.value
+    assert box.output.value == graph
+    box.sliders['x'].value = 2.0
+    assert f'f = {math.log(2):.6g}' in box.readout.value
+
+
+@pytest.mark.parametrize('ranges, message', [
+    ({}, 'one range per input'),
+    ({'x': (2, -2, 0)}, "'x' is reversed"),
+    ({'x': (1, 1, 1)}, "'x' is empty"),
+    ({'x': (0, 1, 5)}, 'outside'),
+    ({'x': (0, 1)}, r'\(min, max, initial\)'),
+    ({'x': (0, float('nan'), 0)}, 'finite'),
+])
+def test_graph_explorer_bad_ranges(ranges, message):
+    with pytest.raises(ValueError, match=message) as info:
+        W.graph_explorer(lambda **v: sum(v.values(), Value(0.0)), **ranges)
+    if ranges:
+        assert 'x=(-2.0, 2.0, 1.0)' in str(info.value)   # the fix, spelled out
+
+
+def test_graph_explorer_f_must_return_a_value():
+    with pytest.raises(TypeError, match='must return a Value'):
+        W.graph_explorer(lambda x: 3.0, x=(0, 1, 0.5))
+
+
+# --- backward stepper ---------------------------------------------------------------------------
+def test_backward_stepper_walks_the_steps():
+    x = Value(3.0, label='x')
+    y = x * x
+    y.label = 'y'
+    box = W.backward_stepper(y)
+    assert box.slider.max == len(box.steps) == 2 and box.play.max == 2
+    assert 'Step 0 of 2' in box.caption.value
+    assert 'grad 0' in box.output.value and 'grad 1' in box.output.value
+    box.slider.value = 1                             # y pushes 3 along each of its two edges
+    assert 'x.grad += 3; x.grad += 3' in box.caption.value
+    assert 'grad 6' in box.output.value
+    box.play.value = 2                               # the play button drives the slider
+    assert box.slider.value == 2 and 'is a leaf' in box.caption.value
+    assert x.grad == 0.0                             # the real graph untouched
+
+
+# --- finite differences ----------------------------------------------------------------------------
+def test_finite_difference_lab_u_curve_and_slider():
+    box = W.finite_difference_lab(math.sin, math.cos, 1.0)
+    e64 = box.errors['float64']
+    hs = box.hs
+    at = lambda h: np.argmin(abs(np.log10(hs) - np.log10(h)))
+    # truncation: forward error ~ h |f''|/2 = h sin(1)/2 at h = 1e-3; central ~ h² cos(1)/6
+    assert e64[at(1e-3), 0] == pytest.approx(1e-3 * math.sin(1) / 2, rel=0.01)
+    assert e64[at(1e-3), 1] == pytest.approx(1e-6 * math.cos(1) / 6, rel=0.01)
+    # the U: the best forward h sits near sqrt(eps) ~ 1e-8, central near eps^(1/3) ~ 1e-5
+    assert 1e-10 < hs[np.argmin(e64[:, 0])] < 1e-6
+    assert 1e-7 < hs[np.argmin(e64[:, 1])] < 1e-3
+    assert e64[at(1e-14), 0] > 100 * e64[:, 0].min()          # round-off wins again
+    e32 = box.errors['float32']
+    assert 1e-5 < hs[np.argmin(e32[:, 0])] < 1e-2             # sqrt(eps32) ~ 3e-4
+    assert e32[:, 0].min() > 1000 * e64[:, 0].min()
+    image = bytes(box.plot.value)
+    assert image.startswith(PNG)
+    box.slider.value = 1e-8
+    assert 'h = 1.0e-08' in box.readout.value and bytes(box.plot.value) != image
+    forward64 = numbers_in(box.readout.value.split('float64')[1])[0]
+    assert forward64 == pytest.approx(abs((math.sin(1 + 1e-8) - math.sin(1)) / 1e-8 - math.cos(1)), rel=0.02)
+
+
+@pytest.mark.parametrize('h_range', [(1.0, 1e-8), (1e-3, 1e-3), (0.0, 1.0), (-1.0, 1.0)])
+def test_finite_difference_lab_bad_ranges(h_range):
+    with pytest.raises(ValueError, match='empty or reversed'):
+        W.finite_difference_lab(math.sin, math.cos, 1.0, h_range=h_range)
+
+
+def test_finite_difference_lab_bad_input():
+    with pytest.raises(ValueError, match='x0 must be a finite number'):
+        W.finite_difference_lab(math.sin, math.cos, float('inf'))
+    with pytest.raises(TypeError, match='exact derivative'):
+        W.finite_difference_lab(math.sin, 0.5, 1.0)
+
+
+# --- training dashboard -------------------------------------------------------------------------------
+def moons_model():
+    X, y = make_moons(30, noise=0.1, seed=0)
+    yy = np.where(y > 0, 1.0, -1.0)
+    model = MLP(2, [8, 1], seed=0)
+
+    def scores(points):
+        out = [model([Value(float(a)), Value(float(b))]) for a, b in points]
+        return [o[0] if isinstance(o, list) else o for o in out]
+
+    def step(lr):
+        outs = scores(X)
+        loss = Value.sum([(1 + -t * o).relu() for t, o in zip(yy, outs)]) * (1.0 / len(X))
+        model.zero_grad()
+        loss.backward()
+        for p in model.parameters():
+            p.data -= lr * p.grad
+        return loss
+
+    predict = lambda pts: np.array([s.data for s in scores(pts)])
+    return X, y, step, predict
+
+
+def test_training_dashboard_trains_and_draws():
+    X, y, step, predict = moons_model()
+    box = W.training_dashboard(step, epochs=12, X=X, y=y, predict=predict, lr=0.1, run=True, grid=12)
+    assert len(box.losses) == 12 and box.progress.value == 12
+    assert box.losses[-1] < box.losses[0]                       # it learned something
+    assert 'trained 12 epochs' in box.status.value
+    assert bytes(box.loss_plot.value).startswith(PNG) and bytes(box.boundary.value).startswith(PNG)
+    plot = bytes(box.loss_plot.value)
+    box.epochs.value = 3
+    box.lr.value = 0.05
+    box.button.click()                                          # the Train button
+    assert len(box.losses) == 15 and box.progress.max == 3
+    assert 'lr 0.05' in box.status.value and bytes(box.loss_plot.value) != plot
+
+
+def test_training_dashboard_not_run_until_asked_and_divergence_is_reported():
+    calls = []
+
+    def step(lr):
+        calls.append(lr)
+        return 1.0 if len(calls) < 3 else float('nan')
+
+    box = W.training_dashboard(step, epochs=10, lr=0.5)
+    assert calls == [] and box.losses == [] and box.boundary is None
+    box.train()
+    assert len(box.losses) == 3 and 'training diverged' in box.status.value
+    assert 'lower the learning rate' in box.status.value and not box.button.disabled
+
+
+@pytest.mark.parametrize('kwargs, error, message', [
+    ({'epochs': 0}, ValueError, 'epochs'),
+    ({'lr': -0.1}, ValueError, 'lr must be positive'),
+    ({'X': np.ones((5, 3)), 'predict': lambda p: p[:, 0]}, ValueError, r'\(n, 2\)'),
+    ({'X': np.ones((5, 2))}, ValueError, 'predict='),
+    ({'X': np.ones((5, 2)), 'y': np.ones(4), 'predict': lambda p: p[:, 0]}, ValueError, '4 labels'),
+])
+def test_training_dashboard_bad_input(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        W.training_dashboard(lambda lr: 1.0, **kwargs)
+
+
+# --- mode race -------------------------------------------------------------------------------------------
+def test_mode_race_times_both_modes_and_plots():
+    pytest.importorskip('autodiff_lite.functional')
+    box = W.mode_race(n_values=(1, 4, 2), repeats=1)
+    assert [r['n'] for r in box.results] == [1, 2, 4]
+    assert all(r['forward_s'] > 0 and r['reverse_s'] > 0 for r in box.results)
+    assert 'same Jacobian' in box.status.value
+    assert bytes(box.plot.value).startswith(PNG) and box.table.value.count('<tr>') == 4
+    calls = []
+    box2 = W.mode_race(n_values=(3,), repeats=2, f=lambda *xs: (calls.append(len(xs)), xs[0] * xs[1] * xs[2])[1])
+    assert box2.results[0]['n'] == 3 and 3 in calls
+
+
+@pytest.mark.parametrize('kwargs', [{'n_values': ()}, {'n_values': (0, 2)}, {'n_values': (2.5,)},
+                                    {'repeats': 0}])
+def test_mode_race_bad_input(kwargs):
+    pytest.importorskip('autodiff_lite.functional')
+    with pytest.raises(ValueError, match='n_values|repeats'):
+        W.mode_race(**kwargs)

@@ -228,11 +228,6 @@ def _param_list(params, name):
     return params
 
 
-def _has_grad(p):
-    # a Tensor's grad is None before backward; a Value's grad starts at 0.0
-    return p.grad is not None
-
-
 class SGD:
     """p <- p - lr * v, with v = momentum * v + grad (v = grad when momentum = 0)."""
 
@@ -246,9 +241,9 @@ class SGD:
     def step(self):
         lr, m = self.lr, self.momentum
         for i, p in enumerate(self.params):
-            if not _has_grad(p):
-                continue
             g = p.grad
+            if g is None:                 # a Tensor that got no gradient: leave it
+                continue
             if m:
                 v = self.velocity[i]
                 g = self.velocity[i] = g + 0.0 if v is None else m * v + g
@@ -278,9 +273,9 @@ class Adam:
         b1, b2 = self.betas
         c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
         for i, p in enumerate(self.params):
-            if not _has_grad(p):
-                continue
             g = p.grad
+            if g is None:                 # a Tensor that got no gradient: leave it
+                continue
             self.m[i] = b1 * self.m[i] + (1 - b1) * g
             self.v[i] = b2 * self.v[i] + (1 - b2) * (g * g)
             p.data -= self.lr * (self.m[i] / c1) / ((self.v[i] / c2) ** 0.5 + self.eps)

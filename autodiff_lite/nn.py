@@ -18,7 +18,7 @@ from .value import Value
 
 __all__ = ['Module', 'Neuron', 'Layer', 'MLP',
            'Linear', 'ReLU', 'Tanh', 'Sigmoid', 'Sequential', 'mlp',
-           'cross_entropy', 'mse', 'SGD', 'Adam', 'fit', 'accuracy']
+           'cross_entropy', 'mse', 'SGD', 'Adam', 'fit', 'make_step', 'accuracy']
 
 
 class Module:
@@ -302,18 +302,8 @@ def accuracy(pred, y):
     return None
 
 
-def fit(model, X, y, loss='cross_entropy', optimizer=None, epochs=100, batch_size=None,
-        callback=None, every=1, seed=0):
-    """Train `model` on (X, y) and return the history, a list of dicts
-    {'epoch', 'loss', 'accuracy'} (one per epoch; loss is the epoch's mean batch loss).
-
-    loss: 'cross_entropy' (y: class indices), 'mse' (y: numbers, reshaped to the
-    output's shape) or a function loss(pred, y) -> scalar Tensor.
-    optimizer: defaults to Adam(model.parameters(), lr=0.01).
-    batch_size: None for full batch; otherwise batches shuffled by `seed`.
-    callback(info) runs every `every` epochs (and after the last) with the history
-    entry plus 'epochs' and 'model'; return True from it to stop early.
-    """
+def _prepare(model, X, y, loss):
+    """X as the model's dtype, y, and the loss function, with clear errors."""
     params = model.parameters()
     if not params or not isinstance(params[0], Tensor):
         raise TypeError('fit trains tensor models (Linear, Sequential, mlp(...)); '
@@ -327,12 +317,47 @@ def fit(model, X, y, loss='cross_entropy', optimizer=None, epochs=100, batch_siz
         loss_fn = cross_entropy
     elif loss == 'mse':
         y = y.astype(dtype)
+
         def loss_fn(pred, target):
             return mse(pred, target.reshape(pred.shape))
     elif callable(loss):
         loss_fn = loss
     else:
         raise ValueError(f"loss must be 'cross_entropy', 'mse' or a function, got {loss!r}")
+    return params, X, y, loss_fn
+
+
+def make_step(model, X, y, loss='cross_entropy', optimizer=None):
+    """A function step(lr=None) -> loss doing one full-batch training step, the shape
+    widgets.training_dashboard expects. `lr`, when given, sets the optimizer's rate."""
+    params, X, y, loss_fn = _prepare(model, X, y, loss)
+    optimizer = optimizer or SGD(params, lr=0.1)
+    xb = Tensor(X)
+
+    def step(lr=None):
+        if lr is not None:
+            optimizer.lr = lr
+        L = loss_fn(model(xb), y)
+        optimizer.zero_grad()
+        L.backward()
+        optimizer.step()
+        return L.item()
+    return step
+
+
+def fit(model, X, y, loss='cross_entropy', optimizer=None, epochs=100, batch_size=None,
+        callback=None, every=1, seed=0):
+    """Train `model` on (X, y) and return the history, a list of dicts
+    {'epoch', 'loss', 'accuracy'} (one per epoch; loss is the epoch's mean batch loss).
+
+    loss: 'cross_entropy' (y: class indices), 'mse' (y: numbers, reshaped to the
+    output's shape) or a function loss(pred, y) -> scalar Tensor.
+    optimizer: defaults to Adam(model.parameters(), lr=0.01).
+    batch_size: None for full batch; otherwise batches shuffled by `seed`.
+    callback(info) runs every `every` epochs (and after the last) with the history
+    entry plus 'epochs' and 'model'; return True from it to stop early.
+    """
+    params, X, y, loss_fn = _prepare(model, X, y, loss)
     optimizer = optimizer or Adam(params, lr=0.01)
     rng = np.random.default_rng(seed)
     n = len(X)

@@ -7,7 +7,7 @@ import pytest
 from autodiff_lite import Value
 from autodiff_lite.data import make_circles, make_line, make_moons
 from autodiff_lite.nn import (MLP, SGD, Adam, Linear, ReLU, Sequential, Tanh, accuracy,
-                              cross_entropy, fit, mlp, mse)
+                              cross_entropy, fit, make_step, mlp, mse)
 from autodiff_lite.tensor import Tensor
 
 
@@ -186,3 +186,19 @@ def test_fit_errors():
         fit(mlp([2, 2]), X, y, loss='hinge')
     with pytest.raises(TypeError, match='fit trains tensor models'):
         fit(MLP(2, [2]), X, y)
+
+
+def test_make_step_is_one_full_batch_sgd_step():
+    X, y = make_moons(50, noise=0.1, seed=2)
+    net, twin = mlp([2, 8, 2], seed=4), mlp([2, 8, 2], seed=4)
+    step = make_step(net, X, y)
+    first = step(0.5)
+    opt = SGD(twin.parameters(), lr=0.5)                 # the same step written out
+    loss = cross_entropy(twin(X), y)
+    loss.backward()
+    opt.step()
+    assert first == pytest.approx(loss.item())
+    for p, q in zip(net.parameters(), twin.parameters()):
+        np.testing.assert_allclose(p.data, q.data)
+    losses = [step(0.5) for _ in range(30)]
+    assert losses[-1] < first

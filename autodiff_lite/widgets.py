@@ -41,6 +41,8 @@ def _graph_html(view):
         return (f'<pre style="font-size:11px">{html.escape(view.source)}</pre>'
                 f'<p><i>{html.escape(INSTALL_HINT)}</i></p>')
     svg = re.sub(r'<\?xml[^>]*\?>|<!DOCTYPE[^>]*>|<!--.*?-->', '', svg, flags=re.S)
+    # shrink a wide graph to the cell's width (the viewBox keeps its proportions)
+    svg = svg.replace('<svg ', '<svg style="max-width:100%; height:auto" ', 1)
     return f'<div class="adl-graph" style="overflow:auto; max-width:100%">{svg.strip()}</div>'
 
 
@@ -49,13 +51,21 @@ def _error_html(err):
             f'{html.escape(str(err))}</span>')
 
 
+DPI = 80
+
+
 def _png(fig):
     """A matplotlib Figure as PNG bytes (for an ipywidgets.Image)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=80)
+    fig.savefig(buf, format='png', dpi=DPI)
     return buf.getvalue()
+
+
+def _image(width_inches):
+    """An Image widget shown at the figure's own pixel size (not stretched to the cell)."""
+    return widgets.Image(format='png', width=int(width_inches * DPI))
 
 
 def _figure(width=5.5, height=3.4):
@@ -220,7 +230,7 @@ def finite_difference_lab(f, df, x0, h_range=(1e-16, 1.0)):
     start = min(max(1e-4, hmin), hmax)
     slider = widgets.FloatLogSlider(value=start, base=10, min=lo, max=hi, step=(hi - lo) / 96,
                                     description='h', readout_format='.1e', continuous_update=False)
-    readout, plot = widgets.HTML(), widgets.Image(format='png')
+    readout, plot = widgets.HTML(), _image(5.5)
 
     def show(change=None):
         h = slider.value
@@ -285,8 +295,8 @@ def training_dashboard(step, epochs=100, X=None, y=None, predict=None, lr=0.1, r
     button = widgets.Button(description='Train', button_style='primary', icon='play')
     progress = widgets.IntProgress(value=0, min=0, max=epochs, description='epoch 0')
     status = widgets.HTML()
-    loss_plot = widgets.Image(format='png')
-    boundary = widgets.Image(format='png') if X is not None else None
+    loss_plot = _image(4.5)
+    boundary = _image(3.4) if X is not None else None
 
     def draw(with_boundary=True):
         fig = _figure(4.5, 3.2)
@@ -394,7 +404,7 @@ def mode_race(n_values=(1, 2, 4, 8, 16, 32), repeats=3, f=None):
     f = _race_f if f is None else f
     results = []
     button = widgets.Button(description='Race again', icon='refresh')
-    table, plot, status = widgets.HTML(), widgets.Image(format='png'), widgets.HTML()
+    table, plot, status = widgets.HTML(), _image(5), widgets.HTML()
 
     def best_time(fn, xs):
         best = math.inf

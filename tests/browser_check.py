@@ -1,0 +1,418 @@
+"""Real-browser check: JupyterLab and headless Chromium run the notebooks like a student would.
+
+    python tests/browser_check.py                      # notebooks/*.ipynb + tests/browser_demo.ipynb
+    python tests/browser_check.py notebooks/02_computational_graphs.ipynb
+
+For each notebook: open it in JupyterLab, Run All, then check that no cell
+failed, every graph output is a rendered SVG (not DOT text), every widget
+rendered (no "Loading widget..."), and that dragging the first slider
+changes what the kernel computed. A screenshot per notebook goes to
+.browser-check/. Exit 0 when all pass (or when /usr/bin/chromium is absent:
+skipped, said clearly), 1 on a failure.
+
+Notebooks run from copies in a throwaway folder (nothing is saved back);
+cells marked `# NBVAL_RAISES_EXCEPTION` get JupyterLab's `raises-exception`
+tag so Run All goes on past them, and `# NBVAL_SKIP` cells are blanked, as
+nbval would. The server and the browser started here are stopped by PID.
+"""
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+CHROMIUM = '/usr/bin/chromium'
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / '.browser-check'
+DEMO = ROOT / 'tests' / 'browser_demo.ipynb'
+FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync',
+         '--disable-dev-shm-usage']
+NOTEBOOK_TIMEOUT = 300          # seconds for Run All on one notebook
+GRAPH_TEXT = ('GraphView(', 'Graph too large to draw', 'Graphviz could not lay out')
+HINT = 'to see this graph as a picture'
+WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
+
+
+def log(msg):
+    print(f'browser-check: {msg}', flush=True)
+
+
+# --- preparing the copies -------------------------------------------------------------
+def marker(source):
+    """nbval's whole-comment marker on a cell's first line, if any."""
+    first = source.lstrip().split('\n', 1)[0].strip()
+    return first[1:].strip() if first.startswith('#') else ''
+
+
+def prepare(nb_path, dest):
+    """Copy a notebook, translating nbval markers into what JupyterLab understands."""
+    nb = json.loads(Path(nb_path).read_text(encoding='utf-8'))
+    for cell in nb.get('cells', []):
+        if cell.get('cell_type') != 'code':
+            continue
+        source = ''.join(cell.get('source', ''))
+        tags = cell.setdefault('metadata', {}).setdefault('tags', [])
+        mark = marker(source)
+        if mark == 'NBVAL_RAISES_EXCEPTION' or 'raises-exception' in tags:
+            if 'raises-exception' not in tags:
+                tags.append('raises-exception')
+        if mark == 'NBVAL_SKIP' or 'nbval-skip' in tags:
+            cell['source'] = '# skipped by the browser check (NBVAL_SKIP)\n'
+        cell['outputs'], cell['execution_count'] = [], None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(nb, indent=1), encoding='utf-8')
+
+
+def write_settings(settings_dir):
+    """No autosave (nothing written back), every cell in the DOM, kernel starts unasked, no news."""
+    settings = {
+        '@jupyterlab/docmanager-extension/plugin.jupyterlab-settings': {'autosave': False},
+        '@jupyterlab/notebook-extension/tracker.jupyterlab-settings':
+            {'windowingMode': 'none', 'autoStartDefaultKernel': True},
+        '@jupyterlab/apputils-extension/notification.jupyterlab-settings':
+            {'fetchNews': 'false', 'checkForUpdates': False},
+    }
+    for rel, value in settings.items():
+        path = settings_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value), encoding='utf-8')
+
+
+# --- the server ---------------------------------------------------------------------------------
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def start_server(work, port, token):
+    env = dict(os.environ,
+               JUPYTER_CONFIG_DIR=str(work / 'config'), JUPYTER_DATA_DIR=str(work / 'data'),
+               JUPYTER_RUNTIME_DIR=str(work / 'runtime'), JUPYTERLAB_SETTINGS_DIR=str(work / 'settings'),
+               JUPYTERLAB_WORKSPACES_DIR=str(work / 'workspaces'), IPYTHONDIR=str(work / 'ipython'),
+               MPLCONFIGDIR=str(work / 'mpl'), PYTHONDONTWRITEBYTECODE='1')
+    write_settings(work / 'settings')
+    for sub in ('notary', 'config', 'data', 'runtime', 'workspaces', 'ipython', 'mpl'):
+        (work / sub).mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, '-m', 'jupyterlab', '--no-browser', '--ServerApp.ip=127.0.0.1',
+           f'--ServerApp.port={port}', '--ServerApp.port_retries=0',
+           f'--IdentityProvider.token={token}', f'--ServerApp.root_dir={work / "nb"}',
+           '--LabApp.expose_app_in_browser=True', f'--NotebookNotary.data_dir={work / "notary"}',
+           '--LabApp.news_url=']
+    if hasattr(os, 'geteuid') and os.geteuid() == 0:
+        cmd.append('--allow-root')
+    logfile = open(work / 'server.log', 'wb')
+    proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env,
+                            cwd=work / 'nb', start_new_session=True)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f'jupyter lab exited ({proc.returncode}):\n' + tail(work / 'server.log'))
+        try:
+            api(port, token, 'status')
+            return proc
+        except OSError:
+            time.sleep(0.5)
+    stop_server(proc, port, token)
+    raise RuntimeError('jupyter lab did not answer within 90 s:\n' + tail(work / 'server.log'))
+
+
+def api(port, token, path, method='GET'):
+    req = urllib.request.Request(f'http://127.0.0.1:{port}/api/{path}', method=method,
+                                 headers={'Authorization': f'token {token}'})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        body = resp.read()
+    return json.loads(body) if body else None
+
+
+def shutdown_kernels(port, token):
+    try:
+        for k in api(port, token, 'kernels'):
+            api(port, token, f'kernels/{k["id"]}', method='DELETE')
+    except OSError:
+        pass
+
+
+def stop_server(proc, port, token):
+    """Kernels first, then the server: politely, then by its PID (and its own process group)."""
+    if proc.poll() is None:
+        shutdown_kernels(port, token)
+        try:
+            api(port, token, 'shutdown', method='POST')
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(proc.pid, sig)   # the group this script created for the server
+                except ProcessLookupError:
+                    break
+                try:
+                    proc.wait(timeout=10)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+
+
+def tail(path, n=30):
+    try:
+        return '\n'.join(Path(path).read_text(errors='replace').splitlines()[-n:])
+    except OSError:
+        return ''
+
+
+# --- in the browser ---------------------------------------------------------------------------
+WAIT_KERNEL = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  if (!w || !w.sessionContext || !w.content || !w.content.model) return false;
+  const k = w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.status === 'idle';
+}"""
+
+DIAGNOSE = """() => {
+  const app = window.jupyterapp;
+  if (!app) return 'no window.jupyterapp (is expose_app_in_browser on?)';
+  const w = app.shell.currentWidget;
+  if (!w) return 'no current widget';
+  const s = w.sessionContext;
+  return `current widget ${w.constructor.name} ${w.title && w.title.label}; session ${s && s.session ? 'yes' : 'no'}; `
+    + `kernel ${s && s.session && s.session.kernel ? s.session.kernel.status : 'none'}; dialogs ${document.querySelectorAll('.jp-Dialog').length}`;
+}"""
+
+RUN_ALL = """async (ms) => {
+  const app = window.jupyterapp;
+  const run = app.commands.execute('notebook:run-all-cells');
+  const timer = new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), ms));
+  try { await Promise.race([run, timer]); return 'done'; } catch (e) { return String(e); }
+}"""
+
+STATE = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const cells = [];
+  let i = 0;
+  for (const c of w.content.model.cells) {
+    if (c.type === 'code') {
+      cells.push({index: i, source: c.sharedModel.getSource(), count: c.executionCount,
+                  tags: c.getMetadata('tags') || [], outputs: c.outputs.toJSON()});
+    }
+    i++;
+  }
+  const k = w.sessionContext.session && w.sessionContext.session.kernel;
+  return {cells, kernel: k ? k.status : 'none'};
+}"""
+
+DOM = """() => {
+  const q = (s, r) => Array.from((r || document).querySelectorAll(s));
+  const svgOutputs = q('.jp-OutputArea-output[data-mime-type="image/svg+xml"]');
+  const drawn = o => o.querySelector('svg g.node') ||
+    q('img', o).some(img => img.complete && img.naturalWidth > 0);
+  return {
+    svg: svgOutputs.length,
+    svgDrawn: svgOutputs.filter(drawn).length,
+    widgetsDrawn: q('.jp-OutputArea-output > .jupyter-widgets').length,
+    loading: q('.jp-OutputArea-output').filter(o => /Loading widget|Error displaying widget/.test(o.innerText)).length,
+    graphsInWidgets: q('.adl-graph svg g.node').length,
+    textGraphsInWidgets: q('.adl-graph pre').length,
+  };
+}"""
+
+KERNEL_OUTPUT = """(el) => {
+  const area = el.closest('.jp-OutputArea-output');
+  return Array.from(area.querySelectorAll('.widget-html-content, .widget-image img, img'))
+    .map(e => e.innerHTML || e.getAttribute('src') || '').join('\\n');
+}"""
+
+
+def check_notebook(context, base, token, rel, port):
+    """Open, run all, check; returns (list of problems, notes)."""
+    problems, notes = [], []
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f'{base}/lab/tree/{rel}?token={token}&reset', wait_until='domcontentloaded')
+        start = time.time()
+        while time.time() - start < 120:
+            dialog = page.locator('.jp-Dialog')
+            if dialog.count():
+                if 'Error' in dialog.first.inner_text():     # e.g. File Load Error: do not wait
+                    break
+                page.locator('.jp-Dialog .jp-mod-accept').first.click()   # e.g. Select Kernel
+            if page.evaluate(WAIT_KERNEL):
+                break
+            time.sleep(0.5)
+        else:
+            OUT.mkdir(exist_ok=True)
+            page.screenshot(path=str(OUT / (Path(rel).stem + '-failed.png')))
+            return [f'kernel did not start within 120 s: {page.evaluate(DIAGNOSE)}'], notes
+        outcome = page.evaluate(RUN_ALL, NOTEBOOK_TIMEOUT * 1000)
+        if outcome != 'done':
+            problems.append(f'Run All did not finish: {outcome}')
+        # the kernel may still be busy sending widget updates: wait for it to go idle
+        for _ in range(60):
+            state = page.evaluate(STATE)
+            if state['kernel'] == 'idle':
+                break
+            time.sleep(0.5)
+        for _ in range(40):                       # widget views render asynchronously
+            dom = page.evaluate(DOM)
+            if dom['loading'] == 0 and dom['widgetsDrawn'] >= widget_outputs(state['cells']):
+                break
+            time.sleep(0.5)
+        problems += check_outputs(state['cells'], dom)
+        notes.append(f"{len(state['cells'])} code cells, {dom['svg']} SVG outputs, "
+                     f"{dom['widgetsDrawn']} widgets, {dom['graphsInWidgets']} graph nodes in widgets")
+        moved = move_slider(page)
+        if moved is None:
+            if Path(rel).name == DEMO.name:
+                problems.append('the demo notebook shows no slider')
+            else:
+                notes.append('no slider to move')
+        elif moved:
+            notes.append('slider moved: kernel output changed')
+        else:
+            problems.append('moved a slider but the kernel-computed output did not change within 20 s')
+        OUT.mkdir(exist_ok=True)
+        shot = OUT / (Path(rel).stem + '.png')
+        page.screenshot(path=str(shot))
+        notes.append(f'screenshot {shot.relative_to(ROOT)}')
+    except Exception as err:                       # a page that crashed is a failure, not a traceback
+        problems.append(f'{type(err).__name__}: {str(err).splitlines()[0][:300]}')
+    finally:
+        page.close()
+        shutdown_kernels(port, token)
+    return problems, notes
+
+
+def check_outputs(cells, dom):
+    """What the notebook model says: every cell ran, no unexpected error, graphs are SVG."""
+    problems = []
+    for cell in cells:
+        where = f"cell {cell['index']} ({cell['source'].strip().splitlines()[0][:50] if cell['source'].strip() else 'empty'})"
+        if cell['source'].strip() and cell['count'] is None:
+            problems.append(f'{where} did not run')
+        for out in cell['outputs']:
+            if out.get('output_type') == 'error' and 'raises-exception' not in cell['tags']:
+                problems.append(f"{where} raised {out.get('ename')}: {str(out.get('evalue'))[:200]}")
+            data = out.get('data', {})
+            text = data.get('text/plain', '')
+            text = ''.join(text) if isinstance(text, list) else text
+            if text.startswith(GRAPH_TEXT) and 'image/svg+xml' not in data:
+                problems.append(f'{where}: a graph came out as text, not SVG')
+            if HINT in text:
+                problems.append(f'{where}: a graph fell back to the install hint')
+    if dom['svgDrawn'] < dom['svg']:
+        problems.append(f"{dom['svg'] - dom['svgDrawn']} SVG outputs not drawn in the page")
+    if dom['loading']:
+        problems.append(f"{dom['loading']} widget outputs still say 'Loading widget...' or show an error")
+    missing = widget_outputs(cells) - dom['widgetsDrawn']
+    if missing > 0:
+        problems.append(f'{missing} widget outputs not rendered as widgets')
+    if dom['textGraphsInWidgets']:
+        problems.append(f"{dom['textGraphsInWidgets']} graphs in widgets fell back to DOT text")
+    return problems
+
+
+def widget_outputs(cells):
+    return sum(WIDGET_MIME in out.get('data', {}) for c in cells for out in c['outputs'])
+
+
+def move_slider(page):
+    """Drag the first slider; True if the kernel-computed output beside it changed, None if no slider."""
+    handles = page.locator('.jp-OutputArea-output .widget-slider .noUi-handle')
+    if handles.count() == 0:
+        return None
+    handle = handles.first
+    handle.evaluate("(el) => el.closest('.jp-OutputArea-output').scrollIntoView({block: 'start'})")
+    time.sleep(0.5)
+    before = handle.evaluate(KERNEL_OUTPUT)
+    box = handle.bounding_box()
+    track = page.locator('.jp-OutputArea-output .widget-slider .noUi-base').first.bounding_box()
+    if not box or not track:
+        return False
+    x, y = box['x'] + box['width'] / 2, box['y'] + box['height'] / 2
+    target = track['x'] + 0.8 * track['width']
+    if abs(target - x) < 10:
+        target = track['x'] + 0.2 * track['width']
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(target, y, steps=8)
+    page.mouse.up()
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        time.sleep(0.5)
+        if handle.evaluate(KERNEL_OUTPUT) != before:
+            return True
+    return False
+
+
+# --- main --------------------------------------------------------------------------------------------
+def main(argv):
+    if not Path(CHROMIUM).exists():
+        print(f'test-browser: skipped: no chromium ({CHROMIUM} not found; '
+              f'apt-get install chromium to run the real-browser check)')
+        return 0
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print('test-browser: skipped: the playwright package is not installed (pip install playwright; '
+              'never `playwright install`: Debian\'s chromium is used)')
+        return 0
+    paths = [Path(a).resolve() for a in argv] or sorted(ROOT.glob('notebooks/*.ipynb')) + [DEMO]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        print(f'browser-check: no such notebook: {", ".join(map(str, missing))}')
+        return 1
+    work = Path(tempfile.mkdtemp(prefix='adl-browser-'))
+    rels = []
+    for p in paths:
+        rel = p.relative_to(ROOT) if p.is_relative_to(ROOT) else Path(p.name)
+        prepare(p, work / 'nb' / rel)
+        rels.append(rel.as_posix())
+    port, token = free_port(), secrets.token_hex(16)
+    failures, server = {}, None
+    t0 = time.time()
+    try:
+        server = start_server(work, port, token)
+        log(f'JupyterLab up on 127.0.0.1:{port} (pid {server.pid}) in {time.time() - t0:.1f} s')
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                str(work / 'profile'), executable_path=CHROMIUM, headless=True, args=FLAGS,
+                viewport={'width': 1280, 'height': 1000})
+            try:
+                for rel in rels:
+                    t = time.time()
+                    problems, notes = check_notebook(context, f'http://127.0.0.1:{port}', token, rel, port)
+                    status = 'FAIL' if problems else 'ok'
+                    log(f'{status:4} {rel} ({time.time() - t:.1f} s): ' + '; '.join(notes))
+                    for p in problems:
+                        log(f'     - {p}')
+                    if problems:
+                        failures[rel] = problems
+            finally:
+                context.close()
+    except Exception as err:
+        log(f'FAIL: {type(err).__name__}: {err}')
+        failures['(setup)'] = [str(err)]
+    finally:
+        if server is not None:
+            stop_server(server, port, token)
+        if failures:
+            log('server log (last lines):\n' + tail(work / 'server.log', 15))
+        shutil.rmtree(work, ignore_errors=True)
+    log(f'{len(rels) - len([r for r in failures if r != "(setup)"])}/{len(rels)} notebooks passed '
+        f'in {time.time() - t0:.0f} s' + (f'; screenshots in {OUT.relative_to(ROOT)}/' if OUT.exists() else ''))
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

@@ -20,23 +20,56 @@ def _split(x, name):
     return _as_number(x, f"'{name}' with a Dual"), 0.0
 
 
-def _apply(name, *inputs):
+def _unary(name, a):
+    row = OPS[name]
+    p, t = a.primal, a.tangent
+    try:
+        out = row.f(p)
+    except (ArithmeticError, ValueError) as err:
+        raise _forward_error(row, (p,), err) from None
+    return _new(out, row.partials[0](p, out) * t)
+
+
+def _binary(name, a, b):
+    """a <op> b for Duals or plain numbers (a number is a constant: tangent 0)."""
+    row = OPS[name]
+    ap, at = (a.primal, a.tangent) if a.__class__ is Dual else _split(a, name)
+    bp, bt = (b.primal, b.tangent) if b.__class__ is Dual else _split(b, name)
+    try:
+        out = row.f(ap, bp)
+    except (ArithmeticError, ValueError) as err:
+        raise _forward_error(row, (ap, bp), err) from None
+    if isinstance(out, complex):
+        raise _forward_error(row, (ap, bp), ValueError('complex result'))
+    # only inputs that carry a tangent contribute (a constant's partial may not even
+    # exist, e.g. the exponent's partial log(a) for a negative base)
+    tangent = 0.0
+    if not (at.__class__ is float and at == 0.0):
+        tangent = row.partials[0](ap, bp, out) * at
+    if not (bt.__class__ is float and bt == 0.0):
+        tangent = tangent + row.partials[1](ap, bp, out) * bt
+    return _new(out, tangent)
+
+
+def _variadic(name, inputs):
     row = OPS[name]
     split = [_split(x, name) for x in inputs]
     primals = [p for p, _ in split]
-    try:
-        out = row.f(*primals)
-    except (ArithmeticError, ValueError) as err:
-        raise _forward_error(row, primals, err) from None
-    if isinstance(out, complex):
-        raise _forward_error(row, primals, ValueError('complex result'))
+    out = row.f(*primals)
+    partials = row.partials[0](primals, out)
     tangent = 0.0
-    # only inputs that carry a tangent contribute (a constant's partial may not even exist,
-    # e.g. the exponent's partial log(a) for a negative base)
-    for i, (_, t) in enumerate(split):
-        if not (isinstance(t, float) and t == 0.0):
-            tangent = tangent + row.partial(i, primals, out) * t
-    return Dual(out, tangent)
+    for d, (_, t) in zip(partials, split):
+        if not (t.__class__ is float and t == 0.0):
+            tangent = tangent + d * t
+    return _new(out, tangent)
+
+
+def _new(primal, tangent):
+    """Make a Dual without __init__'s checks (both parts are already numbers or Duals)."""
+    out = Dual.__new__(Dual)
+    out.primal = primal
+    out.tangent = tangent
+    return out
 
 
 class Dual:
@@ -50,39 +83,39 @@ class Dual:
     def __repr__(self):
         return f'Dual(primal={self.primal!r}, tangent={self.tangent!r})'
 
-    def __add__(self, other): return _apply('add', self, other)
-    def __radd__(self, other): return _apply('add', other, self)
-    def __sub__(self, other): return _apply('sub', self, other)
-    def __rsub__(self, other): return _apply('sub', other, self)
-    def __mul__(self, other): return _apply('mul', self, other)
-    def __rmul__(self, other): return _apply('mul', other, self)
-    def __truediv__(self, other): return _apply('div', self, other)
-    def __rtruediv__(self, other): return _apply('div', other, self)
-    def __pow__(self, other): return _apply('pow', self, other)
-    def __rpow__(self, other): return _apply('pow', other, self)
-    def __neg__(self): return _apply('neg', self)
-    def __abs__(self): return _apply('abs', self)
+    def __add__(self, other): return _binary('add', self, other)
+    def __radd__(self, other): return _binary('add', other, self)
+    def __sub__(self, other): return _binary('sub', self, other)
+    def __rsub__(self, other): return _binary('sub', other, self)
+    def __mul__(self, other): return _binary('mul', self, other)
+    def __rmul__(self, other): return _binary('mul', other, self)
+    def __truediv__(self, other): return _binary('div', self, other)
+    def __rtruediv__(self, other): return _binary('div', other, self)
+    def __pow__(self, other): return _binary('pow', self, other)
+    def __rpow__(self, other): return _binary('pow', other, self)
+    def __neg__(self): return _unary('neg', self)
+    def __abs__(self): return _unary('abs', self)
 
-    def exp(self): return _apply('exp', self)
-    def log(self): return _apply('log', self)
-    def sqrt(self): return _apply('sqrt', self)
-    def tanh(self): return _apply('tanh', self)
-    def sigmoid(self): return _apply('sigmoid', self)
-    def relu(self): return _apply('relu', self)
-    def sin(self): return _apply('sin', self)
-    def cos(self): return _apply('cos', self)
-    def abs(self): return _apply('abs', self)
+    def exp(self): return _unary('exp', self)
+    def log(self): return _unary('log', self)
+    def sqrt(self): return _unary('sqrt', self)
+    def tanh(self): return _unary('tanh', self)
+    def sigmoid(self): return _unary('sigmoid', self)
+    def relu(self): return _unary('relu', self)
+    def sin(self): return _unary('sin', self)
+    def cos(self): return _unary('cos', self)
+    def abs(self): return _unary('abs', self)
 
     @staticmethod
     def sum(values):
-        return _apply('sum', *values)
+        return _variadic('sum', list(values))
 
     @staticmethod
     def dot(w, x):
         w, x = list(w), list(x)
         if len(w) != len(x):
             raise ValueError(f'dot needs two sequences of the same length, got {len(w)} and {len(x)}')
-        return _apply('dot', *w, *x)
+        return _variadic('dot', w + x)
 
     # comparisons look at the primal, so `if x > 0:` works inside traced functions
     def __lt__(self, other): return self.primal < _split(other, '<')[0]

@@ -291,7 +291,8 @@ def training_dashboard(step, epochs=100, X=None, y=None, predict=None, lr=0.1, r
     lr_w = widgets.FloatLogSlider(value=lr, base=10, min=min(-4, math.floor(math.log10(lr))),
                                   max=max(0, math.ceil(math.log10(lr))), step=0.1,
                                   description='lr', readout_format='.2g')
-    epochs_w = widgets.BoundedIntText(value=epochs, min=1, max=max(100_000, epochs), description='epochs')
+    epochs_w = widgets.BoundedIntText(value=epochs, min=1, max=max(100_000, epochs), description='epochs',
+                                      layout=widgets.Layout(width='180px'))
     button = widgets.Button(description='Train', button_style='primary', icon='play')
     progress = widgets.IntProgress(value=0, min=0, max=epochs, description='epoch 0')
     status = widgets.HTML()
@@ -347,7 +348,13 @@ def training_dashboard(step, epochs=100, X=None, y=None, predict=None, lr=0.1, r
         draw()
         return losses
 
+    def ready(change):
+        status.value = (f'next run: {epochs_w.value} epochs at lr {lr_w.value:.3g} '
+                        f'(from {len(losses)} done): press Train')
+
     button.on_click(lambda _: train())
+    lr_w.observe(ready, names='value')
+    epochs_w.observe(ready, names='value')
     draw()
     controls = widgets.HBox([lr_w, epochs_w, button])
     plots = widgets.HBox([loss_plot] + ([boundary] if boundary is not None else []))
@@ -428,8 +435,9 @@ def mode_race(n_values=(1, 2, 4, 8, 16, 32), repeats=3, f=None):
         rows = ''.join(f'<tr><td>{r["n"]}</td><td>{r["forward_s"] * 1e3:.3f}</td>'
                        f'<td>{r["reverse_s"] * 1e3:.3f}</td><td>{r["ratio"]:.2f}</td></tr>'
                        for r in results)
-        table.value = ('<table><tr><th>inputs n</th><th>forward ms</th><th>reverse ms</th>'
-                       '<th>forward / reverse</th></tr>' + rows + '</table>')
+        table.value = ('<table style="text-align:right" cellpadding="4"><tr><th>inputs n</th>'
+                       '<th>forward ms</th><th>reverse ms</th><th>forward / reverse</th></tr>'
+                       + rows + '</table>')
         status.value = (_error_html(ValueError(f'forward and reverse Jacobians differ at n = {mismatch}'))
                         if mismatch else f'best of {repeats} runs; both modes give the same Jacobian')
         fig = _figure(5, 3.2)

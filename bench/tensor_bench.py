@@ -175,10 +175,10 @@ def _time_block(fn, batches, calls):
     return (time.process_time() - start) / calls
 
 
-def measure(net, budget_s=9.0, block_s=0.002):
+def measure(net, budget_s=9.0, block_s=0.02):
     """Median seconds per call of step / forward / forward_backward for each implementation.
 
-    Short blocks (about 2 ms of calls) taken in turns, the order shuffled each
+    Blocks of about 20 ms of calls taken in turns, the order shuffled each
     round, so that load from other processes (cache, memory bandwidth) falls on
     every implementation alike; the median over many rounds ignores the bursts.
     """

@@ -288,6 +288,23 @@ def check_notebook(context, base, token, rel, port):
     return problems, notes
 
 
+def settle(page, deadline, quiet=3.0):
+    """Wait until the kernel is idle and the set of cells not yet run has stayed the same
+    for `quiet` seconds. Run All's promise can resolve while cells are still queued, and
+    the kernel reports idle for a moment between two cells, so one idle poll proves nothing."""
+    last, since = None, time.time()
+    while True:
+        state = page.evaluate(STATE)
+        pending = [i for i, c in enumerate(state['cells']) if c['count'] is None and c['source'].strip()]
+        if not pending and state['kernel'] == 'idle':
+            return state, pending
+        if state['kernel'] != 'idle' or pending != last:
+            last, since = pending, time.time()
+        elif time.time() - since >= quiet or time.time() > deadline:
+            return state, pending
+        time.sleep(0.25)
+
+
 def run_all(page, problems):
     """Run every cell, top to bottom. JupyterLab's Run All stops at any error, even in a
     cell tagged raises-exception, so carry on from the next cell after such a one."""
@@ -296,13 +313,8 @@ def run_all(page, problems):
         outcome = page.evaluate(RUN_FROM, [start, max(1, deadline - time.time()) * 1000])
         if outcome != 'done':
             problems.append(f'running the cells did not finish: {outcome}')
-        for _ in range(60):            # the kernel may still be sending widget updates
-            state = page.evaluate(STATE)
-            if state['kernel'] == 'idle':
-                break
-            time.sleep(0.5)
+        state, pending = settle(page, deadline)
         cells = state['cells']
-        pending = [i for i, c in enumerate(cells) if c['count'] is None and c['source'].strip()]
         if not pending or outcome != 'done' or pending[0] == 0:
             return state
         before = cells[pending[0] - 1]

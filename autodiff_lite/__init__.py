@@ -3,7 +3,7 @@
     from autodiff_lite import Value
     x = Value(2.0, label='x'); y = (x * x + 3).tanh(); y.backward(); x.grad
 """
-from .course import setup
+from .course import best_time, setup
 from .dual import Dual
 from .functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
 from .gradcheck import check_local_gradients, gradcheck, numerical_grad

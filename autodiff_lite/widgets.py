@@ -17,6 +17,7 @@ import time
 import ipywidgets as widgets
 import numpy as np
 
+from .course import best_time
 from .value import Value
 from .viz import INSTALL_HINT, backward_steps, draw_graph
 
@@ -413,21 +414,15 @@ def mode_race(n_values=(1, 2, 4, 8, 16, 32), repeats=3, f=None):
     button = widgets.Button(description='Race again', icon='refresh')
     table, plot, status = widgets.HTML(), _image(5), widgets.HTML()
 
-    def best_time(fn, xs):
-        best = math.inf
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            J = fn(*xs)
-            best = min(best, time.perf_counter() - t0)
-        return best, J
-
     def race(_=None):
         results.clear()
         mismatch = []
         for n in sorted(set(int(n) for n in n_values)):
             xs = [0.1 * (i + 1) for i in range(n)]
-            t_fwd, J_fwd = best_time(jacobian(f, mode='forward'), xs)
-            t_rev, J_rev = best_time(jacobian(f, mode='reverse'), xs)
+            jac_fwd, jac_rev = jacobian(f, mode='forward'), jacobian(f, mode='reverse')
+            J_fwd, J_rev = jac_fwd(*xs), jac_rev(*xs)
+            t_fwd = best_time(lambda: jac_fwd(*xs), repeats)
+            t_rev = best_time(lambda: jac_rev(*xs), repeats)
             if not np.allclose(J_fwd, J_rev, rtol=1e-9, atol=1e-12):
                 mismatch.append(n)
             results.append({'n': n, 'forward_s': t_fwd, 'reverse_s': t_rev,

@@ -66,7 +66,7 @@ grade: $(STAMP)
 	$(BIN)/python -m autodiff_lite.grading grade $(NB)
 
 notebooks: $(STAMP)
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb solutions/*.ipynb
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 notebooks/*.ipynb solutions/*.ipynb
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

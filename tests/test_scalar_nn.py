@@ -1,12 +1,11 @@
 """The micrograd-style scalar MLP and the data sets."""
-import math
 
 import numpy as np
 import pytest
 
 from autodiff_lite import Value
 from autodiff_lite.data import make_circles, make_line, make_moons, make_spirals
-from autodiff_lite.nn import MLP, Layer, Neuron
+from autodiff_lite.nn import MLP, Neuron
 
 
 def test_neuron_computes_relu_of_weighted_sum():

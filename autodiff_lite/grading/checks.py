@@ -291,7 +291,7 @@ def check_topo_order(order, root):
     where = {}
     for i, node in enumerate(order):
         if node in where:
-            _fail('topological order', f'each node once', f'{node_name(node)!r} at positions '
+            _fail('topological order', 'each node once', f'{node_name(node)!r} at positions '
                   f'{where[node]} and {i}', 'keep a set of visited nodes and skip a node already seen '
                   '(a node used twice, like a in a*a, is still listed once)')
         where[node] = i

@@ -48,10 +48,14 @@ def _data(x):
 
 
 def step(x):
-    """Heaviside step: 1 where x > 0, else 0. Its own derivative is 0 (a constant)."""
+    """Heaviside step: 1 where x > 0, else 0. Its own derivative is 0 (a constant).
+
+    On arrays it is the boolean mask itself: grad_out * mask is then one pass
+    over the data with grad_out's dtype, with no float copy of the mask first.
+    """
     x = _data(x)
     if isinstance(x, np.ndarray):
-        return (x > 0).astype(x.dtype if x.dtype.kind == 'f' else float)
+        return x > 0
     return 1.0 if x > 0 else 0.0
 
 
@@ -59,7 +63,7 @@ def sign(x):
     """-1, 0 or 1: the derivative of |x| (taken as 0 at 0). A constant."""
     x = _data(x)
     if isinstance(x, np.ndarray):
-        return np.sign(x).astype(x.dtype if x.dtype.kind == 'f' else float)
+        return np.sign(x) if x.dtype.kind == 'f' else np.sign(x).astype(float)
     return float((x > 0) - (x < 0))
 
 

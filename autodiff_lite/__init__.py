@@ -12,4 +12,8 @@ from .tensor import Tensor
 from .value import Value
 from .viz import backward_steps, draw_graph
 
+__all__ = ['Value', 'Dual', 'Tensor', 'no_grad', 'enable_grad', 'is_grad_enabled',
+           'grad', 'value_and_grad', 'jvp', 'vjp', 'jacobian', 'hessian',
+           'gradcheck', 'numerical_grad', 'check_local_gradients',
+           'topo_sort', 'draw_graph', 'backward_steps', 'setup', 'best_time']
 __version__ = '0.1.0'

@@ -103,8 +103,10 @@ def check_local_gradients(root, h=1e-6, atol=1e-6, rtol=1e-4):
     """Check each op node's local partials (from ops.OPS) against central differences of
     its own forward function at the node's inputs. Returns a list of `LocalCheck`;
     the wrong ones have `.ok == False` and name the node (label and op)."""
-    if not isinstance(root, Node):
-        raise TypeError(f'check_local_gradients needs a graph node (a Value), got {type(root).__name__}')
+    if not isinstance(root, Value):
+        raise TypeError(f'check_local_gradients checks the scalar ops of a Value graph, got '
+                        f'{type(root).__name__}: build the expression from Values (for tensors, '
+                        f'compare Tensor gradients with numerical_grad on each entry)')
     results = []
     for node in topo_sort(root):
         if not node._prev:

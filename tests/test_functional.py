@@ -111,5 +111,9 @@ def test_per_node_check_names_the_node_with_the_wrong_derivative(monkeypatch):
 
 
 def test_check_local_gradients_rejects_non_nodes():
-    with pytest.raises(TypeError, match='needs a graph node'):
+    with pytest.raises(TypeError, match='scalar ops of a Value graph, got float'):
         check_local_gradients(3.0)
+    from autodiff_lite import Tensor
+    t = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match='got Tensor'):
+        check_local_gradients((t * t).sum())

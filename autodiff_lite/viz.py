@@ -444,10 +444,12 @@ def backward_steps(root):
             row = OPS[node._op]
             inputs = [_as_float(p) for p in prev]
             out = _as_float(node.data)
-            locals_ = (row.partials[0](inputs, out) if row.variadic
-                       else [row.partials[i](*inputs, out) for i in range(len(prev))])
-            for p, local in zip(prev, locals_):
+            # only inputs that take a gradient: a constant's partial may not exist
+            # (d(a^b)/db = a^b log a for the exponent of x**2 at a negative x)
+            locals_ = row.partials[0](inputs, out) if row.variadic else None
+            for i, p in enumerate(prev):
                 if isinstance(p, Node) and getattr(p, 'requires_grad', True):
+                    local = locals_[i] if row.variadic else row.partials[i](*inputs, out)
                     amount = float(_as_float(local)) * grads[node]
                     grads[p] += amount
                     pushed.append((p, amount))

@@ -312,3 +312,12 @@ def test_draw_graph_with_step_grads_and_highlight():
     line = lambda n: re.search(rf'^\s*{ids[n]} \[.*$', src, flags=re.M).group(0)
     assert 'grad 0' in line(x) and 'grad 4' in line(s) and 'grad -1' in line(b)
     assert 'penwidth=3' in line(y) and 'penwidth=3' not in line(s)
+
+
+def test_backward_steps_skip_constants_whose_partial_does_not_exist():
+    # d(x**2)/d(exponent) = x**2 log x has no value at x < 0; the constant 2 needs none
+    x = Value(-2.0, label='x')
+    y = x ** 2
+    steps = backward_steps(y)
+    y.backward()
+    assert steps[-1].grads[x] == x.grad == -4.0

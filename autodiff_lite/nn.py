@@ -141,34 +141,30 @@ class Linear(Module):
         return f'Linear({self.nin}, {self.nout}{"" if self.b is not None else ", bias=False"})'
 
 
-class ReLU(Module):
+class _Activation(Module):
+    """An entrywise function as a layer: calls the tensor method named `op`."""
+    op = ''
+
+    def __call__(self, x):
+        return getattr(x, self.op)()
+
+    def __repr__(self):
+        return f'{type(self).__name__}()'
+
+
+class ReLU(_Activation):
     """max(x, 0), entrywise."""
-
-    def __call__(self, x):
-        return x.relu()
-
-    def __repr__(self):
-        return 'ReLU()'
+    op = 'relu'
 
 
-class Tanh(Module):
+class Tanh(_Activation):
     """tanh(x), entrywise."""
-
-    def __call__(self, x):
-        return x.tanh()
-
-    def __repr__(self):
-        return 'Tanh()'
+    op = 'tanh'
 
 
-class Sigmoid(Module):
+class Sigmoid(_Activation):
     """1 / (1 + e^-x), entrywise."""
-
-    def __call__(self, x):
-        return x.sigmoid()
-
-    def __repr__(self):
-        return 'Sigmoid()'
+    op = 'sigmoid'
 
 
 class Sequential(Module):

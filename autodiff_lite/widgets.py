@@ -18,6 +18,8 @@ import ipywidgets as widgets
 import numpy as np
 
 from .course import best_time
+from .functional import jacobian
+from .ops import tanh
 from .value import Value
 from .viz import INSTALL_HINT, backward_steps, draw_graph
 
@@ -387,7 +389,6 @@ def _boundary_figure(X, y, predict, steps=40):
 # --- forward vs reverse mode ----------------------------------------------------------------
 def _race_f(*xs):
     """n inputs, one output: sum_i tanh(x_i x_(i-1)), cheap and the same for every mode."""
-    from .ops import tanh
     total = 0.0
     for i, x in enumerate(xs):
         total = total + tanh(x * xs[i - 1])
@@ -399,10 +400,6 @@ def mode_race(n_values=(1, 2, 4, 8, 16, 32), repeats=3, f=None):
 
     `f` takes n numbers and returns one; `.results` holds the timings (best of `repeats`).
     """
-    try:
-        from .functional import jacobian
-    except ImportError as err:
-        raise ImportError(f'mode_race needs autodiff_lite.functional.jacobian: {err}') from None
     n_values = list(n_values)
     if not n_values or any(isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1
                            for n in n_values):

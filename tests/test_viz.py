@@ -52,7 +52,6 @@ def test_svg_of_x_plus_w_times_b_has_every_label_and_value():
 
 def test_colours_forward_blue_gradient_red():
     *_, y = xwb()
-    src = draw_graph(y).source
     svg = draw_graph(y).svg()
     assert re.search(rf'<text[^>]*fill="{viz.BLUE}">data 2</text>', svg)
     assert re.search(rf'<text[^>]*fill="{viz.RED}">grad 4</text>', svg)

@@ -13,7 +13,7 @@ import random
 import numpy as np
 
 from .graph import no_grad as no_grad_ctx
-from .tensor import Tensor, cross_entropy, linear, mse
+from .tensor import Tensor, _linear, _unary, cross_entropy, mse
 from .value import Value
 
 __all__ = ['Module', 'Neuron', 'Layer', 'MLP',
@@ -132,7 +132,7 @@ class Linear(Module):
             raise ValueError(f'Linear({self.nin}, {self.nout}) takes inputs of shape (batch, {self.nin}), '
                              f'got {x.shape}')
         # one `linear` node for x @ w + b (faster than a matmul node and an add node)
-        return linear(x, self.w, self.b) if self.b is not None else x @ self.w
+        return _linear(x, self.w, self.b) if self.b is not None else x @ self.w
 
     def parameters(self):
         return [self.w] if self.b is None else [self.w, self.b]
@@ -146,7 +146,10 @@ class _Activation(Module):
     op = ''
 
     def __call__(self, x):
-        return getattr(x, self.op)()
+        if not isinstance(x, Tensor):
+            raise TypeError(f'{type(self).__name__}() takes a Tensor, got {type(x).__name__}: '
+                            f'wrap arrays with Tensor(...)')
+        return _unary(self.op, x)
 
     def __repr__(self):
         return f'{type(self).__name__}()'

@@ -53,10 +53,11 @@ def step(x):
     On arrays it is the boolean mask itself: grad_out * mask is then one pass
     over the data with grad_out's dtype, with no float copy of the mask first.
     """
-    x = _data(x)
-    if isinstance(x, np.ndarray):
-        return x > 0
-    return 1.0 if x > 0 else 0.0
+    if x.__class__ is not np.ndarray:     # (arrays first: the Tensor ReLU's hot path)
+        x = _data(x)
+        if not isinstance(x, np.ndarray):
+            return 1.0 if x > 0 else 0.0
+    return x > 0
 
 
 def sign(x):

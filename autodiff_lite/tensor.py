@@ -16,13 +16,18 @@ Derivatives live in two places only:
 
 The graph is the same as `Value`'s: `_prev` holds the op's inputs in order
 (a constant array or number is kept raw and gets no gradient), `_op` the
-name, and `backward()` walks `graph.topo_sort`.
+name. `backward()` needs no depth-first topological sort: every op's output
+gets a creation stamp, and an output is always made after its inputs, so
+newest-first is already an order in which each tensor comes after all the
+tensors that use it (the "tape" of a framework, read backwards).
 """
+import itertools
 import numbers
+import operator
 
 import numpy as np
 
-from .graph import Node, _GradMode, no_grad, topo_sort
+from .graph import Node, _GradMode, no_grad
 from .ops import OPS
 
 __all__ = ['Tensor', 'RULES', 'Rule', 'unbroadcast', 'linear', 'concatenate', 'stack',
@@ -101,6 +106,9 @@ def _constant(x, name):
     raise TypeError(f'{name}: cannot combine a Tensor with {type(x).__name__} {x!r}')
 
 
+_clock = itertools.count(1)     # creation stamps for graph nodes: 1, 2, 3, ...
+
+
 def _make(data, op, prev, ctx=None):
     """An op's output node; it joins the graph only if an input requires grad."""
     out = Tensor.__new__(Tensor)
@@ -114,9 +122,11 @@ def _make(data, op, prev, ctx=None):
             if isinstance(p, Tensor) and p.requires_grad:
                 out._prev = prev
                 out.requires_grad = True
+                out._stamp = next(_clock)       # made after every one of its inputs
                 return out
     out._prev = ()           # under no_grad, or no input requires grad: no graph
     out.requires_grad = False
+    out._stamp = 0
     return out
 
 
@@ -143,6 +153,14 @@ def _elementwise(name, *inputs):
                 raise _broadcast_error(name, sa, sb) from None
         raise
     return _make(data, name, tuple(inputs))
+
+
+def _unary(name, x):
+    """exp, tanh, relu ... of a tensor: the short path of `_elementwise` (same node)."""
+    row = OPS[name]
+    if row.domain:           # log, sqrt: the path that turns a domain error into a message
+        return _elementwise(name, x)
+    return _make(row.f(x.data), name, (x,))
 
 
 def _binary(name, a, b):
@@ -345,7 +363,7 @@ class Tensor(Node):
     (pass dtype=np.float32 for speed). A numpy array is used without a copy,
     except for a tensor that requires grad (an optimizer updates it in place).
     """
-    __slots__ = ('data', 'grad', 'label', 'requires_grad', '_op', '_prev', '_ctx')
+    __slots__ = ('data', 'grad', 'label', 'requires_grad', '_op', '_prev', '_ctx', '_stamp')
     __array_ufunc__ = None      # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None, label=''):
@@ -364,6 +382,7 @@ class Tensor(Node):
         self._op = ''
         self._prev = ()
         self._ctx = None
+        self._stamp = 0          # leaves: no stamp needed, they pass no gradient on
 
     def __repr__(self):
         body = np.array2string(self.data, precision=4, separator=', ', prefix='Tensor(')
@@ -448,18 +467,18 @@ class Tensor(Node):
     def __rtruediv__(self, other): return _binary('div', other, self)
     def __pow__(self, other): return _binary('pow', self, other)
     def __rpow__(self, other): return _binary('pow', other, self)
-    def __neg__(self): return _elementwise('neg', self)
-    def __abs__(self): return _elementwise('abs', self)
+    def __neg__(self): return _unary('neg', self)
+    def __abs__(self): return _unary('abs', self)
 
-    def exp(self): return _elementwise('exp', self)
-    def log(self): return _elementwise('log', self)
-    def sqrt(self): return _elementwise('sqrt', self)
-    def tanh(self): return _elementwise('tanh', self)
-    def sigmoid(self): return _elementwise('sigmoid', self)
-    def relu(self): return _elementwise('relu', self)
-    def sin(self): return _elementwise('sin', self)
-    def cos(self): return _elementwise('cos', self)
-    def abs(self): return _elementwise('abs', self)
+    def exp(self): return _unary('exp', self)
+    def log(self): return _unary('log', self)
+    def sqrt(self): return _unary('sqrt', self)
+    def tanh(self): return _unary('tanh', self)
+    def sigmoid(self): return _unary('sigmoid', self)
+    def relu(self): return _unary('relu', self)
+    def sin(self): return _unary('sin', self)
+    def cos(self): return _unary('cos', self)
+    def abs(self): return _unary('abs', self)
 
     # --- the rule table ---------------------------------------------------------------
     def __matmul__(self, other):
@@ -533,18 +552,38 @@ class Tensor(Node):
                     f'grad can be implicitly created only for scalar outputs; pass grad= with '
                     f'shape {self.shape} (e.g. backward(grad=np.ones({self.shape}))), '
                     f'or reduce first with .sum() or .mean()')
-            grad = np.ones_like(self.data)
+            grad = np.array(1, self.data.dtype).reshape(self.data.shape)
         else:
             grad = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=self.data.dtype)
             if grad.shape != self.shape:
                 raise ValueError(f'backward(grad=...): grad has shape {grad.shape} but this tensor '
                                  f'has shape {self.shape}; they must be equal')
-        order = topo_sort(self)
+        order = _ops_newest_first(self)
         for node in order:                    # no stale interior gradients
-            if node._prev:
-                node.grad = None
+            node.grad = None
         self.grad = grad if self.grad is None else self.grad + grad
         _backward(order)
+
+
+_by_stamp = operator.attrgetter('_stamp')
+
+
+def _ops_newest_first(root):
+    """The op outputs that `root` depends on (itself included), newest first.
+
+    Newest first is a reverse topological order, since an op's output is made
+    after its inputs: when the chain rule reaches a tensor, every tensor that
+    used it has already passed its gradient on. Leaves are left out (they pass
+    nothing on), and so is anything that does not require grad.
+    """
+    found = {root} if root._prev else set()
+    stack = list(found)
+    while stack:
+        for p in stack.pop()._prev:
+            if isinstance(p, Tensor) and p._prev and p not in found:
+                found.add(p)
+                stack.append(p)
+    return sorted(found, key=_by_stamp, reverse=True)
 
 
 def _accumulate(p, c, g):
@@ -560,45 +599,46 @@ def _accumulate(p, c, g):
 
 
 def _backward(order):
-    """Reverse topological order: each node's grad is complete when it is reached.
+    """Op outputs newest first: each node's grad is complete when it is reached.
 
-    This loop is the engine's hot path, hence the local names and the unary
-    shortcut; the maths is all in OPS (partial * grad_out) and RULES (VJPs).
+    This loop is the engine's hot path, hence the local names, the unary
+    shortcut and `_accumulate` inlined for its usual case; the maths is all
+    in OPS (partial * grad_out) and RULES (VJPs).
     """
     rules, ops, T, accumulate = RULES, OPS, Tensor, _accumulate
-    for node in reversed(order):
-        prev = node._prev
-        if not prev:
-            continue
-        g = node.grad
+    for node in order:
+        prev, g, out = node._prev, node.grad, node.data
         rule = rules.get(node._op)
         if rule is None:                      # elementwise: partial * grad_out, unbroadcast
             partials = ops[node._op].partials
             if len(prev) == 1:                # unary: its input is a tensor that needs grad
                 p = prev[0]
-                accumulate(p, g * partials[0](p.data, node.data), g)
+                accumulate(p, g * partials[0](p.data, out), g)
                 continue
             datas = [p.data if isinstance(p, T) else p for p in prev]
-            for i, p in enumerate(prev):
+            for partial, p in zip(partials, prev):
                 if isinstance(p, T) and p.requires_grad:
-                    d = partials[i](*datas, node.data)
+                    d = partial(*datas, out)
                     c = g if (d.__class__ is float and d == 1.0) else g * d
                     if c.shape != p.data.shape:
                         c = unbroadcast(c, p.data.shape)
                     accumulate(p, c, g)
-        else:                                 # matmul, sum, ...: their VJPs
-            datas = [p.data if isinstance(p, T) else p for p in prev]
-            ctx = node._ctx
-            out = node.data
-            if rule.variadic:
-                for p, c in zip(prev, rule.vjps[0](g, out, *datas, **ctx)):
-                    if isinstance(p, T) and p.requires_grad:
-                        accumulate(p, c, g)
-            else:
-                vjps = rule.vjps
-                for i, p in enumerate(prev):
-                    if isinstance(p, T) and p.requires_grad:
-                        accumulate(p, vjps[i](g, out, *datas, **ctx), g)
+            continue
+        datas = [p.data if isinstance(p, T) else p for p in prev]
+        ctx = node._ctx
+        if rule.variadic:                     # concatenate, stack: one VJP for all inputs
+            for p, c in zip(prev, rule.vjps[0](g, out, *datas, **ctx)):
+                if isinstance(p, T) and p.requires_grad:
+                    accumulate(p, c, g)
+            continue
+        for vjp, p in zip(rule.vjps, prev):   # matmul, sum, ...: one VJP per input
+            if isinstance(p, T) and p.requires_grad:
+                c = vjp(g, out, *datas, **ctx) if ctx else vjp(g, out, *datas)
+                if p.grad is None and c.__class__ is np.ndarray and c.base is None \
+                        and c is not g and c.dtype is p.data.dtype:
+                    p.grad = c                # the usual case: a new array, p's first gradient
+                else:
+                    accumulate(p, c, g)
 
 
 # --- functions with checks and clear errors ----------------------------------------
@@ -660,7 +700,11 @@ def linear(x, w, b):
     if not xs or xs[-1] != ws[0]:
         raise ValueError(f'linear: x has shape {xs} but w has shape {ws}: the last '
                          f'axis of x must have size nin = {ws[0]}')
-    # RULES['linear'].forward, inlined: this is every Linear layer's hot path
+    return _linear(x, w, b)
+
+
+def _linear(x, w, b):
+    # RULES['linear'].forward, inlined: every Linear layer's hot path (it checks its input)
     return _make(x.data @ w.data + b.data, 'linear', (x, w, b), _NO_CTX)
 
 

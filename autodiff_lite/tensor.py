@@ -109,8 +109,12 @@ def _constant(x, name):
 _clock = itertools.count(1)     # creation stamps for graph nodes: 1, 2, 3, ...
 
 
-def _make(data, op, prev, ctx=None):
-    """An op's output node; it joins the graph only if an input requires grad."""
+def _make(data, op, prev, saved=(), ctx=None):
+    """An op's output node; it joins the graph only if an input requires grad.
+
+    `saved` are the inputs' arrays as the forward pass used them (a tensor's
+    data, a constant as it is): backward hands them to the partials and VJPs.
+    """
     out = Tensor.__new__(Tensor)
     out.data = data if data.__class__ is np.ndarray else np.asarray(data)
     out.grad = None
@@ -121,10 +125,11 @@ def _make(data, op, prev, ctx=None):
         for p in prev:
             if isinstance(p, Tensor) and p.requires_grad:
                 out._prev = prev
+                out._saved = saved
                 out.requires_grad = True
                 out._stamp = next(_clock)       # made after every one of its inputs
                 return out
-    out._prev = ()           # under no_grad, or no input requires grad: no graph
+    out._prev = out._saved = ()   # under no_grad, or no input requires grad: no graph
     out.requires_grad = False
     out._stamp = 0
     return out
@@ -152,7 +157,7 @@ def _elementwise(name, *inputs):
             except ValueError:
                 raise _broadcast_error(name, sa, sb) from None
         raise
-    return _make(data, name, tuple(inputs))
+    return _make(data, name, tuple(inputs), datas)
 
 
 def _unary(name, x):
@@ -160,7 +165,8 @@ def _unary(name, x):
     row = OPS[name]
     if row.domain:           # log, sqrt: the path that turns a domain error into a message
         return _elementwise(name, x)
-    return _make(row.f(x.data), name, (x,))
+    a = x.data
+    return _make(row.f(a), name, (x,), (a,))
 
 
 def _binary(name, a, b):
@@ -352,7 +358,7 @@ def _apply(name, inputs, **ctx):
     """Run a RULES row forward and record the node."""
     datas = [x.data if isinstance(x, Tensor) else x for x in inputs]
     data = RULES[name].forward(*datas, **ctx)
-    return _make(data, name, tuple(inputs), ctx)
+    return _make(data, name, tuple(inputs), datas, ctx)
 
 
 # --- the Tensor class -----------------------------------------------------------------
@@ -363,7 +369,7 @@ class Tensor(Node):
     (pass dtype=np.float32 for speed). A numpy array is used without a copy,
     except for a tensor that requires grad (an optimizer updates it in place).
     """
-    __slots__ = ('data', 'grad', 'label', 'requires_grad', '_op', '_prev', '_ctx', '_stamp')
+    __slots__ = ('data', 'grad', 'label', 'requires_grad', '_op', '_prev', '_saved', '_ctx', '_stamp')
     __array_ufunc__ = None      # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None, label=''):
@@ -380,7 +386,7 @@ class Tensor(Node):
         self.label = label
         self.requires_grad = bool(requires_grad)
         self._op = ''
-        self._prev = ()
+        self._prev = self._saved = ()
         self._ctx = None
         self._stamp = 0          # leaves: no stamp needed, they pass no gradient on
 
@@ -607,15 +613,13 @@ def _backward(order):
     """
     rules, ops, T, accumulate = RULES, OPS, Tensor, _accumulate
     for node in order:
-        prev, g, out = node._prev, node.grad, node.data
+        prev, datas, g, out = node._prev, node._saved, node.grad, node.data
         rule = rules.get(node._op)
         if rule is None:                      # elementwise: partial * grad_out, unbroadcast
             partials = ops[node._op].partials
             if len(prev) == 1:                # unary: its input is a tensor that needs grad
-                p = prev[0]
-                accumulate(p, g * partials[0](p.data, out), g)
+                accumulate(prev[0], g * partials[0](datas[0], out), g)
                 continue
-            datas = [p.data if isinstance(p, T) else p for p in prev]
             for partial, p in zip(partials, prev):
                 if isinstance(p, T) and p.requires_grad:
                     d = partial(*datas, out)
@@ -624,7 +628,6 @@ def _backward(order):
                         c = unbroadcast(c, p.data.shape)
                     accumulate(p, c, g)
             continue
-        datas = [p.data if isinstance(p, T) else p for p in prev]
         ctx = node._ctx
         if rule.variadic:                     # concatenate, stack: one VJP for all inputs
             for p, c in zip(prev, rule.vjps[0](g, out, *datas, **ctx)):
@@ -705,7 +708,8 @@ def linear(x, w, b):
 
 def _linear(x, w, b):
     # RULES['linear'].forward, inlined: every Linear layer's hot path (it checks its input)
-    return _make(x.data @ w.data + b.data, 'linear', (x, w, b), _NO_CTX)
+    saved = xd, wd, bd = x.data, w.data, b.data
+    return _make(xd @ wd + bd, 'linear', (x, w, b), saved, _NO_CTX)
 
 
 def concatenate(tensors, axis=0):

@@ -618,7 +618,11 @@ def _backward(order):
         if rule is None:                      # elementwise: partial * grad_out, unbroadcast
             partials = ops[node._op].partials
             if len(prev) == 1:                # unary: its input is a tensor that needs grad
-                accumulate(prev[0], g * partials[0](datas[0], out), g)
+                p, c = prev[0], g * partials[0](datas[0], out)
+                if p.grad is None and c.__class__ is np.ndarray and c.dtype is p.data.dtype:
+                    p.grad = c                # the usual case: p's first gradient, a new array
+                else:
+                    accumulate(p, c, g)
                 continue
             for partial, p in zip(partials, prev):
                 if isinstance(p, T) and p.requires_grad:
@@ -781,7 +785,7 @@ def mse(pred, target):
     """Mean squared error mean((pred - target)^2); shapes must be equal (no silent broadcast)."""
     pred = pred if isinstance(pred, Tensor) else Tensor(pred)
     t = target if isinstance(target, Tensor) else _constant(target, 'mse')
-    st = np.shape(t.data if isinstance(t, Tensor) else t)
+    st = getattr(t, 'shape', ())              # a Tensor's, an array's, or a number's ()
     if pred.data.shape != st:
         raise ValueError(f'mse: pred has shape {pred.shape} and target {st}; they must be equal '
                          f'(broadcasting (N, 1) against (N,) would compare every pair). '

@@ -582,14 +582,16 @@ def _ops_newest_first(root):
     used it has already passed its gradient on. Leaves are left out (they pass
     nothing on), and so is anything that does not require grad.
     """
-    found = {root} if root._prev else set()
-    stack = list(found)
-    while stack:
-        for p in stack.pop()._prev:
-            if isinstance(p, Tensor) and p._prev and p not in found:
+    if not root._prev:
+        return []
+    found, work, T = {root}, [root], Tensor
+    for node in work:                         # the list grows while we walk it
+        for p in node._prev:
+            if p.__class__ is T and p._prev and p not in found:
                 found.add(p)
-                stack.append(p)
-    return sorted(found, key=_by_stamp, reverse=True)
+                work.append(p)
+    work.sort(key=_by_stamp, reverse=True)
+    return work
 
 
 def _accumulate(p, c, g):

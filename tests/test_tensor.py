@@ -247,6 +247,37 @@ def test_leaves_accumulate_interior_grads_reset_and_are_kept():
     assert x.grad is None
 
 
+def test_backward_order_follows_creation_when_a_node_feeds_old_and_new_ops():
+    # b feeds d (made 4th) and e (made 5th); c is made after b but before d.
+    # e = b * (c * b) = (a + 1) (2a)^2, so de/da = 12 a^2 + 8 a = 132 at a = 3.
+    a = Tensor([3.0, -1.0], requires_grad=True)
+    b = a * 2.0
+    c = a + 1.0
+    d = c * b
+    e = b * d
+    order = tmod._ops_newest_first(e)
+    assert order == [e, d, c, b]                # newest first, leaves left out
+    assert all(u._stamp > v._stamp for u, v in zip(order, order[1:]))
+    e.backward(np.ones(2))
+    av = np.array([3.0, -1.0])
+    np.testing.assert_allclose(a.grad, 12 * av ** 2 + 8 * av)
+    np.testing.assert_allclose(b.grad, 2 * (av + 1) * (2 * av))     # de/db = 2 c b
+    # from an older interior node: only its own inputs are walked, and the
+    # newer nodes keep the gradients of the first call
+    a.zero_grad()
+    c.backward(np.ones(2))
+    np.testing.assert_allclose(a.grad, [1.0, 1.0])
+    assert tmod._ops_newest_first(c) == [c]
+    np.testing.assert_allclose(e.grad, [1.0, 1.0])
+
+
+def test_backward_on_a_leaf_seeds_its_own_gradient():
+    x = Tensor(2.0, requires_grad=True)
+    x.backward()
+    x.backward()
+    assert x.grad == 2.0 and tmod._ops_newest_first(x) == []
+
+
 def test_leaf_gradient_is_its_own_array():
     x = Tensor([1.0, 2.0], requires_grad=True)
     y = Tensor([3.0, 4.0], requires_grad=True)

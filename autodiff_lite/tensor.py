@@ -584,10 +584,10 @@ def _ops_newest_first(root):
     """
     if not root._prev:
         return []
-    found, work, T = {root}, [root], Tensor
+    found, work = {root}, [root]
     for node in work:                         # the list grows while we walk it
         for p in node._prev:
-            if p.__class__ is T and p._prev and p not in found:
+            if isinstance(p, Tensor) and p._prev and p not in found:
                 found.add(p)
                 work.append(p)
     work.sort(key=_by_stamp, reverse=True)

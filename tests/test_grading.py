@@ -468,6 +468,55 @@ def test_a_deleted_answer_cell_is_reported_by_id(graded):
     assert e['message'].startswith("answer cell 'ex1-3' is missing (deleted, or its id changed)")
 
 
+# --- the grader: right answers written another way, and what a failure is blamed on ----------
+def solution_cell(lesson, cid):
+    nb = nbformat.read(str(SOLUTIONS / f'{lesson}.ipynb'), as_version=4)
+    return next(c.source for c in nb.cells if c.get('id') == cid)
+
+
+def lesson_copy(tmp_path, name, lesson, answers):
+    """exercises/<lesson> with the given answer sources pasted in (the other answers left stubs)."""
+    nb = nbformat.read(str(EXERCISES / f'{lesson}.ipynb'), as_version=4)
+    for cell in nb.cells:
+        if cell.get('id') in answers:
+            cell.source = answers[cell.id]
+    path = tmp_path / name / f'{lesson}.ipynb'
+    path.parent.mkdir()
+    nbformat.write(nb, str(path))
+    return path
+
+
+EVALUATE_LOOP_NAMED_NODE_NAME = """def evaluate(program, inputs):
+    funcs = {'add': lambda a, b: a + b, 'sub': lambda a, b: a - b, 'mul': lambda a, b: a * b,
+             'div': lambda a, b: a / b, 'neg': lambda a: -a, 'exp': math.exp}
+    values = dict(inputs)
+    for node_name, op, *args in program:
+        if op not in funcs:
+            raise ValueError(f'{node_name}: unknown op {op!r}')
+        for a in args:
+            if a not in values:
+                raise ValueError(f'{node_name}: {a!r} is not defined yet')
+        values[node_name] = funcs[op](*(values[a] for a in args))
+    return values
+"""
+
+
+@pytest.fixture(scope='module')
+def graded_lessons(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('lessons')
+    paths = {
+        'evaluate': lesson_copy(tmp, 'evaluate', '02_computational_graphs',
+                                {'ex2-4': EVALUATE_LOOP_NAMED_NODE_NAME}),
+    }
+    reports = grade(list(paths.values()), SOLUTIONS, timeout=30, jobs=2)
+    return {name: {e['exercise']: e for e in rep['exercises']} for name, rep in zip(paths, reports)}
+
+
+def test_a_loop_variable_named_like_a_helper_in_a_function_is_graded(graded_lessons):
+    e = graded_lessons['evaluate']['2.4']
+    assert (e['status'], e['points'], e['message']) == ('passed', 2, '')
+
+
 # --- the grader: no kernel needed ---------------------------------------------------------
 @pytest.mark.parametrize('source, reason', [
     ('def check_close(*a, **k):\n    pass', "redefines the checker 'check_close'"),
@@ -491,6 +540,34 @@ def test_tamper_reason_catches_changes_to_the_checkers(source, reason):
 ])
 def test_tamper_reason_leaves_ordinary_answers_alone(source):
     assert tamper_reason(source) is None
+
+
+@pytest.mark.parametrize('source', [
+    'def evaluate(program, inputs):\n    for check_true, op, *args in program:\n        pass',
+    'def f():\n    check_close = 1\n    return check_close',
+    'def f():\n    from math import isclose as check_close',
+    'def f():\n    try:\n        pass\n    except ValueError as check_raises:\n        pass',
+    'class C:\n    check_grads = None',
+    'f = lambda check_grads: check_grads',
+    'squares = [check_close ** 2 for check_close in range(3)]',
+    "node_name = 'x'",                               # a helper of the messages, not a checker
+])
+def test_a_local_name_like_a_checker_is_not_a_redefinition(source):
+    assert tamper_reason(source) is None
+
+
+@pytest.mark.parametrize('source', [
+    'for check_close in range(3):\n    pass',
+    'if True:\n    def check_topo_order(order, root):\n        pass',
+    'with open(__file__) as check_grads:\n    pass',
+    'try:\n    pass\nexcept ValueError as check_true:\n    pass',
+    'del check_close',
+    'def f():\n    global check_close\n    check_close = None',
+    'squares = [(check_close := n) for n in range(3)]',
+    'match 1:\n    case check_raises:\n        pass',
+])
+def test_a_notebook_level_rebinding_of_a_checker_is_rejected(source):
+    assert 'redefines the checker' in tamper_reason(source)
 
 
 def test_strip_nbval_markers():

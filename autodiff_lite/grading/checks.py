@@ -16,6 +16,9 @@ from ..graph import Node
 
 __all__ = ['check_close', 'check_grads', 'check_topo_order', 'check_raises', 'check_true',
            'node_name']
+# What test cells call: the grader restores these before every test cell and rejects an answer
+# that rebinds one. node_name is a helper of the messages, not a checker.
+CHECKERS = ('check_close', 'check_grads', 'check_topo_order', 'check_raises', 'check_true')
 
 _NOT_NUMBER = object()
 _PRECEDENCE = {'add': 1, 'sub': 1, 'mul': 2, 'div': 2, 'pow': 3}

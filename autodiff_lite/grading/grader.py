@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 
 from .build import FormatError, read_exercises
-from .checks import __all__ as CHECKERS
+from .checks import CHECKERS
 
 __all__ = ['grade_notebook', 'grade', 'format_table', 'strip_nbval_markers', 'tamper_reason',
            'GradingError', 'STATUSES']
@@ -45,7 +45,7 @@ def _grader_refresh():
     import importlib
     import autodiff_lite.grading as package
     fresh = importlib.reload(importlib.import_module('autodiff_lite.grading.checks'))
-    for name in fresh.__all__:
+    for name in fresh.CHECKERS:
         get_ipython().user_ns[name] = getattr(fresh, name)
         setattr(package, name, getattr(fresh, name))
 _grader_refresh()
@@ -82,44 +82,134 @@ def _python(source):
         return None                    # the kernel will report the SyntaxError itself
 
 
+class _TopLevel(ast.NodeVisitor):
+    """The names a cell binds in the notebook's namespace, with the node that binds each.
+
+    That is the cell's top level (loops, `with`, `try` included), `global`
+    declarations, and walrus targets that escape a comprehension; not what a
+    function, a lambda, a class body or a comprehension keeps to itself.
+    """
+
+    def __init__(self):
+        self.scopes = ['module']
+        self.bound = []                                   # (name, node); (import, alias) for imports
+
+    def _bind(self, name, node, scope=None):
+        if (scope or self.scopes[-1]) == 'module':
+            self.bound.append((name, node))
+
+    def _inside(self, kind, nodes):
+        self.scopes.append(kind)
+        for n in nodes:
+            self.visit(n)
+        self.scopes.pop()
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self._bind(node.id, node)
+
+    def visit_Import(self, node):
+        for alias in node.names:
+            self._bind(alias.asname or alias.name.split('.')[0], (node, alias))
+
+    visit_ImportFrom = visit_Import
+
+    def visit_Global(self, node):
+        for name in node.names:                          # it binds the notebook's name, wherever it is
+            self.bound.append((name, node))
+
+    def _function(self, node):
+        # decorators, defaults and annotations are evaluated where the def is
+        for n in node.decorator_list + [node.args] + ([node.returns] if node.returns else []):
+            self.visit(n)
+        self._bind(node.name, node)
+        self._inside('function', node.body)
+
+    visit_FunctionDef = visit_AsyncFunctionDef = _function
+
+    def visit_Lambda(self, node):
+        self.visit(node.args)
+        self._inside('function', [node.body])
+
+    def visit_ClassDef(self, node):
+        for n in node.decorator_list + node.bases + node.keywords:
+            self.visit(n)
+        self._bind(node.name, node)
+        self._inside('class', node.body)
+
+    def _comprehension(self, node):
+        first, *later = node.generators
+        self.visit(first.iter)                            # evaluated in the enclosing scope
+        parts = [first.target] + first.ifs
+        for gen in later:
+            parts += [gen.target, gen.iter] + gen.ifs
+        parts += [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+        self._inside('comprehension', parts)
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension
+
+    def visit_NamedExpr(self, node):
+        # `(x := ...)` binds in the nearest scope that is not a comprehension
+        self._bind(node.target.id, node, next(s for s in reversed(self.scopes) if s != 'comprehension'))
+        self.visit(node.value)
+
+    def visit_ExceptHandler(self, node):
+        if node.name:
+            self._bind(node.name, node)
+        self.generic_visit(node)
+
+    def visit_MatchAs(self, node):
+        if node.name:
+            self._bind(node.name, node)
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node):
+        if node.name:
+            self._bind(node.name, node)
+
+    def visit_MatchMapping(self, node):
+        if node.rest:
+            self._bind(node.rest, node)
+        self.generic_visit(node)
+
+
 def tamper_reason(source):
-    """Why an answer cell may not be graded (it changes the checkers), or None."""
+    """Why an answer cell may not be graded (it changes the checkers), or None.
+
+    Only the notebook's names count as redefining a checker: a function's local
+    variable or loop target of the same name changes nothing the tests see.
+    """
     tree = _python(source)
     if tree is None:
         return None
-    imported = set()
+    top = _TopLevel()
+    top.visit(tree)
+    for name, node in top.bound:
+        if name not in CHECKERS:
+            continue
+        if isinstance(node, tuple):                      # (import, alias)
+            node, alias = node
+            if isinstance(node, ast.ImportFrom) and (node.module or '').startswith('autodiff_lite') \
+                    and alias.asname is None:
+                continue                                  # the checker itself, imported again
+            return f'answer cell rebinds the checker {name!r} (an import as {name})'
+        return f'answer cell redefines the checker {name!r}: answers may not change the tests'
+    imported = {alias.asname or alias.name.split('.')[0] for node in ast.walk(tree)
+                if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                bound = alias.asname or alias.name.split('.')[0]
-                imported.add(bound)
-                same = (isinstance(node, ast.ImportFrom) and alias.asname is None
-                        and (node.module or '').startswith('autodiff_lite'))
-                if bound in CHECKERS and not same:
-                    return f'answer cell rebinds the checker {bound!r} (an import as {bound})'
-    for node in ast.walk(tree):
-        name = None
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            name = node.name
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            name = node.id
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            name = next((n for n in node.names if n in CHECKERS), None)
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
             base = node.value
             while isinstance(base, ast.Attribute):
                 base = base.value
             if node.attr in CHECKERS:
-                name = node.attr
-            elif isinstance(base, ast.Name) and (base.id in _GUARDED_MODULES or base.id in imported):
+                return f'answer cell redefines the checker {node.attr!r}: answers may not change the tests'
+            if isinstance(base, ast.Name) and (base.id in _GUARDED_MODULES or base.id in imported):
                 return (f'answer cell changes the module attribute {ast.unparse(node)!r}: '
                         'answers may not patch libraries')
         elif isinstance(node, ast.Attribute) and node.attr in _ERROR_HOOKS:
             return f'answer cell uses {node.attr!r}, which changes how errors are reported'
         elif isinstance(node, ast.Name) and node.id in ('setattr', 'delattr', '__builtins__'):
             return f'answer cell uses {node.id}(), which could change the checkers'
-        if name in CHECKERS:
-            return f'answer cell redefines the checker {name!r}: answers may not change the tests'
     return None
 
 

@@ -8,8 +8,9 @@ The tangent is pushed forward with the same partials `Value` uses backwards:
 tangent_out = Σ_i partial_i · tangent_i (ops.OPS is the only place they live).
 Duals nest (a Dual whose primal is a Dual) for higher derivatives.
 """
+from .graph import _Tracing
 from .ops import OPS
-from .value import _as_number, _forward_error
+from .value import _as_number, _derivative_error, _forward_error, _traced_float_error
 
 __all__ = ['Dual']
 
@@ -27,7 +28,12 @@ def _unary(name, a):
         out = row.f(p)
     except (ArithmeticError, ValueError) as err:
         raise _forward_error(row, (p,), err) from None
-    return _new(out, row.partials[0](p, out) * t)
+    if t.__class__ is float and t == 0.0:     # a constant: its partial is not needed (sqrt'(0))
+        return _new(out, 0.0)
+    try:
+        return _new(out, row.partials[0](p, out) * t)
+    except (ArithmeticError, ValueError) as err:
+        raise _derivative_error(row, (p,), err) from None
 
 
 def _binary(name, a, b):
@@ -44,10 +50,13 @@ def _binary(name, a, b):
     # only inputs that carry a tangent contribute (a constant's partial may not even
     # exist, e.g. the exponent's partial log(a) for a negative base)
     tangent = 0.0
-    if not (at.__class__ is float and at == 0.0):
-        tangent = row.partials[0](ap, bp, out) * at
-    if not (bt.__class__ is float and bt == 0.0):
-        tangent = tangent + row.partials[1](ap, bp, out) * bt
+    try:
+        if not (at.__class__ is float and at == 0.0):
+            tangent = row.partials[0](ap, bp, out) * at
+        if not (bt.__class__ is float and bt == 0.0):
+            tangent = tangent + row.partials[1](ap, bp, out) * bt
+    except (ArithmeticError, ValueError) as err:
+        raise _derivative_error(row, (ap, bp), err) from None
     return _new(out, tangent)
 
 
@@ -124,4 +133,6 @@ class Dual:
     def __ge__(self, other): return self.primal >= _split(other, '>=')[0]
 
     def __float__(self):
+        if _Tracing.depth:
+            raise _traced_float_error(self)
         return float(self.primal)

@@ -3,11 +3,13 @@
 Every function here takes plain Python floats and returns plain floats (or a
 numpy array for `jacobian`); the `Value` / `Dual` tracing happens inside.
 """
+import contextlib
 import numbers
 
 import numpy as np
 
 from .dual import Dual
+from .graph import _Tracing, enable_grad
 from .value import Value, backward
 
 __all__ = ['grad', 'value_and_grad', 'jvp', 'vjp', 'jacobian', 'hessian']
@@ -24,6 +26,23 @@ def _argnums_tuple(argnums, nargs):
     return single, tuple(i % nargs for i in nums)
 
 
+@contextlib.contextmanager
+def _tracing():
+    """While f runs on Values or Duals: graphs are built even inside no_grad() (as
+    torch.func.grad does), and float(node) raises instead of dropping the derivative."""
+    _Tracing.depth += 1
+    try:
+        with enable_grad():
+            yield
+    finally:
+        _Tracing.depth -= 1
+
+
+def _packed(args):
+    """True for f(v) called with one sequence (a list, tuple or 1-D array) of numbers."""
+    return len(args) == 1 and isinstance(args[0], (list, tuple, np.ndarray)) and np.ndim(args[0]) >= 1
+
+
 def _scalar_output(out, fname):
     if isinstance(out, Value):
         return out
@@ -37,9 +56,17 @@ def value_and_grad(f, argnums=0):
     """Return a function computing (f(*args), df/d args[argnums]) by reverse mode."""
     def wrapped(*args):
         single, nums = _argnums_tuple(argnums, len(args))
+        for i in nums:
+            if isinstance(args[i], (Value, Dual)):
+                raise TypeError('grad takes plain numbers, and here it got a '
+                                f'{type(args[i]).__name__}: grad(grad(f)) does not nest. For a second '
+                                'derivative use hessian(f)(x), or y.backward(create_graph=True) '
+                                'and then x.grad.backward()')
         vals = [Value(a, label=f'x{i}') if i in nums else a for i, a in enumerate(args)]
-        out = _scalar_output(f(*vals), 'grad')
-        out.backward()
+        with _tracing():
+            out = _scalar_output(f(*vals), 'grad')
+        if out.requires_grad:                 # (a constant function: every gradient is 0)
+            out.backward()
         grads = tuple(vals[i].grad for i in nums)
         return out.data, (grads[0] if single else grads)
     return wrapped
@@ -66,7 +93,9 @@ def jvp(f, primals, tangents):
     if len(primals) != len(tangents):
         raise ValueError(f'jvp needs one tangent per primal: got {len(primals)} primals '
                          f'and {len(tangents)} tangents')
-    outs, single = _outputs(f(*[Dual(p, t) for p, t in zip(primals, tangents)]))
+    duals = [Dual(p, t) for p, t in zip(primals, tangents)]
+    with _tracing():
+        outs, single = _outputs(f(*duals))
     split = [(o.primal, o.tangent) if isinstance(o, Dual) else (float(o), 0.0) for o in outs]
     if single:
         return split[0]
@@ -79,8 +108,9 @@ def vjp(f, *primals):
     The graph is built once; vjp_fn can be called many times (one backward pass each).
     """
     leaves = [Value(p, label=f'x{i}') for i, p in enumerate(primals)]
-    outs, single = _outputs(f(*leaves))
-    outs = [_scalar_output(o, 'vjp') for o in outs]
+    with _tracing():
+        outs, single = _outputs(f(*leaves))
+        outs = [_scalar_output(o, 'vjp') for o in outs]
 
     def vjp_fn(cotangent):
         cts, _ = _outputs(cotangent)
@@ -107,7 +137,7 @@ def jacobian(f, mode='reverse'):
         raise ValueError(f"jacobian mode must be 'forward' or 'reverse', got {mode!r}")
 
     def wrapped(*args):
-        packed = len(args) == 1 and isinstance(args[0], (list, tuple, np.ndarray))
+        packed = _packed(args)
         xs = [float(a) for a in (np.ravel(args[0]) if packed else args)]
         g = (lambda *v: f(list(v))) if packed else f
         n = len(xs)
@@ -126,11 +156,18 @@ def jacobian(f, mode='reverse'):
 
 
 def hessian(f):
-    """Return a function x ↦ H, the n × n matrix of second derivatives (reverse over reverse)."""
-    def wrapped(*xs):
+    """Return a function x ↦ H, the n × n matrix of second derivatives (reverse over reverse).
+
+    Like jacobian, f takes n floats, or one sequence of n floats."""
+    def wrapped(*args):
+        packed = _packed(args)
+        xs = [float(a) for a in (np.ravel(args[0]) if packed else args)]
         leaves = [Value(x, label=f'x{i}') for i, x in enumerate(xs)]
-        out = _scalar_output(f(*leaves), 'hessian')
-        out.backward(create_graph=True)          # each leaf.grad is now a Value with a graph
+        with _tracing():                         # (the second backward needs graphs too)
+            out = _scalar_output(f(leaves) if packed else f(*leaves), 'hessian')
+            if not out.requires_grad:            # a constant: H = 0
+                return np.zeros((len(xs), len(xs)))
+            out.backward(create_graph=True)      # each leaf.grad is now a Value with a graph
         grads = [leaf.grad for leaf in leaves]
         H = np.zeros((len(xs), len(xs)))
         for i, gi in enumerate(grads):

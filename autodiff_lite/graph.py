@@ -49,6 +49,13 @@ class _GradMode:
     enabled = True
 
 
+class _Tracing:
+    """How many grad / jvp / vjp / jacobian / hessian calls are running f right now.
+    While one is, float() of a Value or Dual raises: math.sin(x) would turn x into a
+    plain number and the derivative would be lost without a word."""
+    depth = 0
+
+
 def is_grad_enabled():
     return _GradMode.enabled
 

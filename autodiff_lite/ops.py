@@ -76,6 +76,42 @@ def _pow(a, b):
     return a ** b
 
 
+_NUMBER = (float, int, np.floating, np.integer)
+
+
+def _dpow_base(a, b, out):
+    # d(a^b)/da = b a^(b-1). For b = 0, a^0 = 1 is a constant: 0, even at a = 0
+    # (where a^(b-1) itself does not exist).
+    if isinstance(b, np.ndarray):         # where b = 0, take a = 1: b a^(b-1) = 0 there
+        return b * np.where(b == 0, 1.0, a) ** (b - 1.0)
+    if isinstance(b, _NUMBER) and b == 0:
+        return 0.0
+    return b * _pow(a, b - 1.0)
+
+
+def _dpow_exponent(a, b, out):
+    # d(a^b)/db = a^b ln a. At a = 0 the limit is 0 (0^b = 0 for every b > 0),
+    # though ln 0 does not exist; a negative base has no such derivative at all.
+    if isinstance(a, np.ndarray):         # where a = 0, take ln 1 = 0 instead of ln 0
+        return out * np.log(np.where(a == 0, 1.0, a))
+    if isinstance(a, _NUMBER) and a == 0:
+        return 0.0
+    return out * log(a)
+
+
+def _sigmoid(a):
+    # 1 / (1 + e^-a) for a >= 0, e^a / (1 + e^a) for a < 0: no overflow, and no
+    # underflow to 0 for very negative a (0.5 + 0.5 tanh(a/2) gives 0 below -37)
+    if isinstance(a, (float, int)):
+        if a >= 0:
+            return 1.0 / (1.0 + math.exp(-a))
+        e = math.exp(a)
+        return e / (1.0 + e)
+    if isinstance(a, (np.ndarray, np.generic)):
+        return np.exp(-np.logaddexp(0, -a))
+    return a.sigmoid()                    # Value, Dual, Tensor: build the op
+
+
 def _relu(a):
     if isinstance(a, np.ndarray):
         return np.maximum(a, 0)
@@ -133,9 +169,10 @@ _row('mul',     '*',    lambda a, b: a * b,           lambda a, b, out: b,
 _row('div',     '/',    lambda a, b: a / b,           lambda a, b, out: 1.0 / b,
                                                       lambda a, b, out: -out / b,
      domain='the divisor must not be 0')
-_row('pow',     '**',   _pow,                         lambda a, b, out: b * _pow(a, b - 1.0),
-                                                      lambda a, b, out: out * log(a),
-     domain='a negative base needs an integer exponent, and 0 needs a positive one')
+_row('pow',     '**',   _pow,                         _dpow_base,       # b a^(b-1)
+                                                      _dpow_exponent,   # a^b ln a
+     domain='a negative base needs an integer exponent, and 0 needs a positive one '
+            '(a^b at a = 0 has no derivative in a for 0 < b < 1, nor in b for a < 0)')
 _row('neg',     'neg',  lambda a: -a,                 lambda a, out: -1.0)
 _row('exp',     'exp',  exp,                          lambda a, out: out)
 _row('log',     'log',  log,                          lambda a, out: 1.0 / a,
@@ -143,8 +180,7 @@ _row('log',     'log',  log,                          lambda a, out: 1.0 / a,
 _row('sqrt',    'sqrt', sqrt,                         lambda a, out: 0.5 / out,
      domain='sqrt needs a non-negative input (and a positive one for its gradient)')
 _row('tanh',    'tanh', tanh,                         lambda a, out: 1.0 - out * out)
-# sigmoid(a) = (1 + tanh(a/2)) / 2 never overflows, unlike 1 / (1 + e^-a)
-_row('sigmoid', 'σ',    lambda a: 0.5 + 0.5 * tanh(0.5 * a),
+_row('sigmoid', 'σ',    _sigmoid,
                                                       lambda a, out: out * (1.0 - out))
 _row('relu',    'ReLU', _relu,                        lambda a, out: step(a))
 _row('sin',     'sin',  sin,                          lambda a, out: cos(a))

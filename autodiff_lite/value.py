@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from .graph import Node, _GradMode, topo_sort
+from .graph import Node, _GradMode, _Tracing, topo_sort
 from .ops import OPS
 
 __all__ = ['Value']
@@ -37,6 +37,19 @@ def _as_number(x, what):
                                                 if isinstance(x, (list, tuple, np.ndarray)) else ''))
         raise TypeError(f'{what} needs a real number, got {x!r} ({type(x).__name__}): {fix}')
     return float(x)
+
+
+def _plain(x):
+    """A comparison's other side as a number (a Value's data, without float(Value))."""
+    return x.data if isinstance(x, Value) else float(x)
+
+
+def _traced_float_error(x):
+    return TypeError(
+        f'float() of {_describe(x)} while grad/jvp/jacobian/hessian is tracing f: the result would be a '
+        f'plain number, and its derivative would be lost without a word. math.sin(x), math.exp(x) and '
+        f'float(x) all do this: use the methods x.sin(), x.exp(), x.tanh() ... (or autodiff_lite.ops.sin, '
+        f'which takes numbers and nodes alike); comparisons such as x > 0 work as they are.')
 
 
 def _forward_error(row, inputs, err):
@@ -119,7 +132,8 @@ class Value(Node):
 
     def __repr__(self):
         name = f', label={self.label!r}' if self.label else ''
-        return f'Value(data={self.data:.6g}, grad={self.grad:.6g}{name})'
+        g = self.grad.data if isinstance(self.grad, Value) else self.grad   # (a Value after create_graph)
+        return f'Value(data={self.data:.6g}, grad={g:.6g}{name})'
 
     # --- arithmetic: numbers on either side -------------------------------------
     def __add__(self, other): return _binary('add', self, other)
@@ -169,14 +183,16 @@ class Value(Node):
         return Value(self.data, label=self.label, requires_grad=False)
 
     def __float__(self):
+        if _Tracing.depth:
+            raise _traced_float_error(self)
         return float(self.data)
 
     # ordering looks at data, so `if x > 0:` works in traced code; == stays identity
     # (nodes are dict keys and set members in every graph walk)
-    def __lt__(self, other): return self.data < float(other)
-    def __le__(self, other): return self.data <= float(other)
-    def __gt__(self, other): return self.data > float(other)
-    def __ge__(self, other): return self.data >= float(other)
+    def __lt__(self, other): return self.data < _plain(other)
+    def __le__(self, other): return self.data <= _plain(other)
+    def __gt__(self, other): return self.data > _plain(other)
+    def __ge__(self, other): return self.data >= _plain(other)
 
     def item(self):
         return self.data
@@ -196,6 +212,11 @@ class Value(Node):
         reuses a stale interior gradient. `create_graph=True` makes each
         gradient a `Value` with its own graph, for gradients of gradients.
         """
+        if not self.requires_grad:
+            raise RuntimeError('backward(): this Value does not require grad and has no graph (it was '
+                               'computed under no_grad(), from constants only, or made with '
+                               'requires_grad=False). Compute it outside no_grad() from Values '
+                               'that require grad.')
         backward([self], [grad], create_graph=create_graph)
 
 
@@ -222,34 +243,48 @@ def backward(roots, seeds, create_graph=False):
         _backward_numbers(order)
 
 
+def _derivative_error(row, inputs, err):
+    """A partial that cannot be evaluated (sqrt'(0), pow at 0 ...): name the op, its inputs and why."""
+    args = ', '.join(_describe(x) for x in inputs)
+    why = row.domain or 'the derivative is not a finite real number there'
+    return ValueError(f"the derivative of {row.name}({args}) is undefined or infinite: {why}. "
+                      f"Move the input away from that point; pass constants such as a fixed exponent "
+                      f"as plain numbers (x ** 2, not x ** Value(2)): they need no derivative. "
+                      f"[{type(err).__name__}: {err}]")
+
+
 def _backward_numbers(order):
     """The hot loop: plain floats, inputs unpacked by arity to keep it quick."""
     ops = OPS
     V = Value
-    for node in reversed(order):
-        prev = node._prev
-        if not prev:
-            continue
-        g = node.grad
-        row = ops[node._op]
-        partials = row.partials
-        if row.variadic:
-            datas = [p.data if p.__class__ is V else p for p in prev]
-            for p, d in zip(prev, partials[0](datas, node.data)):
-                if p.__class__ is V and p.requires_grad:
-                    p.grad += d * g
-        elif len(prev) == 2:
-            a, b = prev
-            ad = a.data if a.__class__ is V else a
-            bd = b.data if b.__class__ is V else b
-            out = node.data
-            if a.__class__ is V and a.requires_grad:
-                a.grad += partials[0](ad, bd, out) * g
-            if b.__class__ is V and b.requires_grad:
-                b.grad += partials[1](ad, bd, out) * g
-        else:
-            a = prev[0]
-            a.grad += partials[0](a.data, node.data) * g
+    node = None
+    try:
+        for node in reversed(order):
+            prev = node._prev
+            if not prev:
+                continue
+            g = node.grad
+            row = ops[node._op]
+            partials = row.partials
+            if row.variadic:
+                datas = [p.data if p.__class__ is V else p for p in prev]
+                for p, d in zip(prev, partials[0](datas, node.data)):
+                    if p.__class__ is V and p.requires_grad:
+                        p.grad += d * g
+            elif len(prev) == 2:
+                a, b = prev
+                ad = a.data if a.__class__ is V else a
+                bd = b.data if b.__class__ is V else b
+                out = node.data
+                if a.__class__ is V and a.requires_grad:
+                    a.grad += partials[0](ad, bd, out) * g
+                if b.__class__ is V and b.requires_grad:
+                    b.grad += partials[1](ad, bd, out) * g
+            else:
+                a = prev[0]
+                a.grad += partials[0](a.data, node.data) * g
+    except (ArithmeticError, ValueError) as err:     # sqrt'(0), (-2)**y in y ...: say where
+        raise _derivative_error(ops[node._op], node._prev, err) from None
 
 
 def _backward_graph(order):

@@ -117,3 +117,73 @@ def test_check_local_gradients_rejects_non_nodes():
     t = Tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(TypeError, match='got Tensor'):
         check_local_gradients((t * t).sum())
+
+
+# --- points where a derivative is special, and mistakes that used to lose it silently --------
+def test_pow_derivatives_at_base_zero_match_the_limits():
+    # d(x^0)/dx = 0 even at x = 0; d(0^y)/dy = 0 for y > 0 (0^y = 0 there)
+    assert grad(lambda x: x ** 0)(0.0) == 0.0
+    assert grad(lambda x: 3 * x ** 2 + x ** 0)(0.0) == 0.0
+    assert grad(lambda x, y: x ** y, argnums=1)(0.0, 2.0) == 0.0
+    assert grad(lambda x, y: x ** y, argnums=(0, 1))(0.0, 1.0) == (1.0, 0.0)
+    assert jvp(lambda x: x ** 0, [0.0], [1.0]) == (1.0, 0.0)
+    # and the usual case is unchanged: d(x^y)/dy = x^y ln x
+    assert grad(lambda x, y: x ** y, argnums=1)(2.0, 3.0) == pytest.approx(8 * math.log(2))
+
+
+def test_infinite_or_undefined_derivatives_raise_a_clear_error():
+    with pytest.raises(ValueError, match=r'derivative of sqrt\(x0 = 0\).*positive one for its gradient'):
+        grad(lambda x: x.sqrt())(0.0)
+    with pytest.raises(ValueError, match=r'derivative of pow\(x0 = 0, 0.5\)'):
+        grad(lambda x: x ** 0.5)(0.0)
+    a, b = Value(-2.0, label='a'), Value(2.0, label='b')
+    y = a ** b                                   # forward is fine: (-2)^2 = 4
+    assert y.data == 4.0
+    with pytest.raises(ValueError, match=r'pow\(a = -2, b = 2\).*plain numbers'):
+        y.backward()                             # d/db (-2)^b = (-2)^b ln(-2): none
+    with pytest.raises(ValueError, match=r'derivative of sqrt\(0.0\)'):
+        jvp(lambda x: x.sqrt(), [0.0], [1.0])
+
+
+def test_forward_mode_skips_the_partial_of_an_input_without_tangent():
+    # y's tangent is 0, so sqrt'(0) is never needed: df = dx = 1
+    assert jvp(lambda x, y: x + y.sqrt(), [1.0, 0.0], [1.0, 0.0]) == (1.0, 1.0)
+
+
+def test_float_of_a_traced_input_is_an_error_not_a_zero_gradient():
+    with pytest.raises(TypeError, match=r'math.sin\(x\).*x.sin\(\)'):
+        grad(lambda x: math.sin(x))(1.0)
+    with pytest.raises(TypeError, match='derivative would be lost'):
+        jvp(lambda x: math.exp(x), [1.0], [1.0])
+    with pytest.raises(TypeError, match='derivative would be lost'):
+        jacobian(lambda x, y: [x * y, math.sin(y)])(1.0, 2.0)
+    with pytest.raises(TypeError, match='derivative would be lost'):
+        hessian(lambda x: float(x) ** 2)(1.0)
+    # comparisons between nodes still work inside traced code, and outside tracing float() is fine
+    assert grad(lambda x, y: x * y if x > y else x + y, argnums=(0, 1))(3.0, 2.0) == (2.0, 3.0)
+    assert float(Value(2.5)) == 2.5 and float(Dual(2.5, 1.0)) == 2.5
+    # a truly constant function still has gradient 0
+    assert grad(lambda x: 3.0)(1.0) == 0.0
+    assert np.array_equal(hessian(lambda x, y: 3.0)(1.0, 2.0), np.zeros((2, 2)))
+
+
+def test_transforms_build_their_graph_even_inside_no_grad():
+    from autodiff_lite import no_grad
+    with no_grad():
+        assert grad(lambda x: x * x)(3.0) == 6.0
+        assert np.array_equal(hessian(lambda x: x ** 3)(3.0), [[18.0]])
+        assert np.array_equal(jacobian(lambda x: x * x)(3.0), [[6.0]])
+        assert vjp(lambda x: x * x, 3.0)[1](1.0) == (6.0,)
+
+
+def test_grad_of_grad_says_what_to_use_instead():
+    with pytest.raises(TypeError, match=r'grad\(grad\(f\)\) does not nest.*hessian'):
+        grad(grad(lambda x: x ** 3))(2.0)
+
+
+def test_hessian_and_jacobian_take_one_packed_vector_like_each_other():
+    H = hessian(lambda v: v[0] * v[1] + v[0] ** 2)([1.0, 2.0])
+    assert np.array_equal(H, [[2.0, 1.0], [1.0, 0.0]])
+    assert np.array_equal(hessian(lambda v: v[0] * v[1])(np.array([1.0, 2.0])), [[0.0, 1.0], [1.0, 0.0]])
+    # a 0-d array is one number, not a packed vector
+    assert np.array_equal(jacobian(lambda x: x * x)(np.array(3.0)), [[6.0]])

@@ -249,3 +249,34 @@ def test_random_graphs_reverse_equals_forward_and_differences(prog, xs):
         dn = [Value(x - (h if k == i else 0.0)) for k, x in enumerate(xs)]
         fd = (_run(prog, up).data - _run(prog, dn).data) / (2 * h)
         assert vals[i].grad == pytest.approx(fd, rel=1e-4, abs=1e-5)
+
+
+def test_backward_on_a_value_without_graph_raises_instead_of_leaving_zeros():
+    from autodiff_lite import no_grad
+    x = Value(3.0)
+    with no_grad():
+        y = x * x
+    with pytest.raises(RuntimeError, match='does not require grad and has no graph.*no_grad'):
+        y.backward()
+    assert x.grad == 0.0
+    with pytest.raises(RuntimeError, match='no graph'):
+        (Value(2.0, requires_grad=False) * 3).backward()
+
+
+def test_repr_after_create_graph_shows_the_gradient_number():
+    x = Value(2.0, label='x')
+    (x * x).backward(create_graph=True)
+    assert isinstance(x.grad, Value)
+    assert repr(x) == "Value(data=2, grad=4, label='x')"
+
+
+def test_sigmoid_keeps_precision_for_very_negative_inputs():
+    # 1 / (1 + e^40) = 4.248354255291589e-18; the old 0.5 + 0.5 tanh(a/2) gave exactly 0
+    s = Value(-40.0).sigmoid()
+    assert s.data == pytest.approx(math.exp(-40) / (1 + math.exp(-40)), rel=1e-14)
+    assert s.log().data == pytest.approx(-40.0, rel=1e-12)
+    assert Value(40.0).sigmoid().data == pytest.approx(1.0)
+    assert Value(-800.0).sigmoid().data == 0.0 and Value(800.0).sigmoid().data == 1.0   # no overflow
+    x = Value(-40.0)
+    x.sigmoid().backward()
+    assert x.grad == pytest.approx(math.exp(-40), rel=1e-12)

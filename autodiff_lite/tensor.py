@@ -368,6 +368,8 @@ class Tensor(Node):
     `Tensor(data, requires_grad=False, dtype=None)`: floats default to float64
     (pass dtype=np.float32 for speed). A numpy array is used without a copy,
     except for a tensor that requires grad (an optimizer updates it in place).
+    Backward reads the arrays the forward pass used, so change no `.data` in place
+    between an op and its backward() (PyTorch raises there; this engine cannot tell).
     """
     __slots__ = ('data', 'grad', 'label', 'requires_grad', '_op', '_prev', '_saved', '_ctx', '_stamp')
     __array_ufunc__ = None      # so ndarray + Tensor calls Tensor.__radd__
@@ -427,6 +429,12 @@ class Tensor(Node):
 
     def __len__(self):
         return len(self.data)
+
+    def __iter__(self):
+        # without this, Python would iterate by indexing until an IndexError: [] for a 0-d tensor
+        if self.data.ndim == 0:
+            raise TypeError(f'iteration over a 0-d tensor ({self.data.item():g}): use .item()')
+        return (self[i] for i in range(len(self.data)))
 
     def numpy(self):
         """The data as a numpy array (shared, not copied)."""
@@ -567,7 +575,7 @@ class Tensor(Node):
         order = _ops_newest_first(self)
         for node in order:                    # no stale interior gradients
             node.grad = None
-        self.grad = grad if self.grad is None else self.grad + grad
+        self.grad = grad if self.grad is None else np.asarray(self.grad + grad)
         _backward(order)
 
 
@@ -603,7 +611,8 @@ def _accumulate(p, c, g):
             c = c.copy()          # a leaf owns its gradient (a user may change it in place)
         p.grad = c
     else:
-        p.grad = p.grad + c
+        g = p.grad + c
+        p.grad = g if g.__class__ is np.ndarray else np.asarray(g)   # 0-d + 0-d gives a numpy scalar
 
 
 def _backward(order):
@@ -656,6 +665,10 @@ def _check_axis(axis, t, name):
         return None
     axes = axis if isinstance(axis, tuple) else (axis,)
     for a in axes:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f'{name}: axis must be an int or a tuple of ints, got {axis!r} '
+                            f'({type(axis).__name__})' + (f': write axis={tuple(axis)}'
+                                                          if isinstance(axis, list) else ''))
         if not -t.ndim <= a < max(t.ndim, 1) or (t.ndim == 0):
             raise ValueError(f'{name}: axis {a} is out of range for a tensor of shape {t.shape} '
                              f'({t.ndim} axes: use 0..{t.ndim - 1} or negative from the end)')
@@ -699,9 +712,15 @@ def _getitem(t, index):
                          f'indices -n..n-1') from None
 
 
-def linear(x, w, b):
-    """x @ w + b as one node (what nn.Linear uses): x (..., nin), w (nin, nout), b (nout,)."""
+def linear(x, w, b=None):
+    """x @ w + b as one node (what nn.Linear uses): x (..., nin), w (nin, nout), b (nout,).
+
+    Arrays or lists for x, w or b are constants (no gradient); b=None is x @ w."""
     x = x if isinstance(x, Tensor) else Tensor(_constant(x, 'linear'))
+    w = w if isinstance(w, Tensor) else Tensor(_constant(w, 'linear'))
+    if b is None:
+        return _matmul(x, w)
+    b = b if isinstance(b, Tensor) else Tensor(_constant(b, 'linear'))
     xs, ws, bs = x.data.shape, w.data.shape, b.data.shape
     if len(ws) != 2 or bs != ws[1:]:
         raise ValueError(f'linear: w must have shape (nin, nout) and b shape (nout,), '

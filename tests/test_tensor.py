@@ -582,3 +582,59 @@ def test_error_mse_shapes_and_domains_and_axes():
     with pytest.raises(ValueError, match=r'truth value of a tensor of shape \(2,\) is ambiguous'):
         bool(Tensor([1.0, 2.0]))
     assert not Tensor(0.0) and Tensor([3.0])
+
+
+# --- edge points and small API corners --------------------------------------------------
+def test_pow_gradients_at_base_zero_are_the_limits_not_nan():
+    x = Tensor([0.0, 1.0], requires_grad=True)
+    (x ** 0).sum().backward()
+    assert np.array_equal(x.grad, [0.0, 0.0])                 # was [nan, 0]
+    x, y = Tensor([0.0, 1.0, 3.0], requires_grad=True), Tensor(2.0, requires_grad=True)
+    (x ** y).sum().backward()
+    assert np.array_equal(x.grad, [0.0, 2.0, 6.0])
+    assert y.grad == pytest.approx(9 * math.log(3))           # 0^2 ln 0 -> 0, 1^2 ln 1 = 0
+    x = Tensor(np.float32([0.0, 2.0]), requires_grad=True)
+    e = Tensor(np.float32([0.0, 3.0]), requires_grad=True)
+    (x ** e).sum().backward()
+    assert x.grad.dtype == np.float32 and np.array_equal(x.grad, [0.0, 12.0])
+    assert e.grad.dtype == np.float32 and e.grad == pytest.approx([0.0, 8 * math.log(2)])
+
+
+def test_sigmoid_float32_does_not_underflow_to_zero():
+    s = Tensor(np.float32([-20.0, 0.0, 20.0, -100.0])).sigmoid().data
+    assert s.dtype == np.float32
+    assert s[0] == pytest.approx(1 / (1 + math.exp(20)), rel=1e-6)      # was exactly 0
+    assert s[1] == 0.5 and s[2] == pytest.approx(1.0) and s[3] > 0
+
+
+def test_linear_takes_arrays_for_w_and_b_and_no_bias():
+    x = Tensor(np.ones((4, 3)), requires_grad=True)
+    w = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    linear(x, w, np.zeros(2)).sum().backward()                # crashed in backward before
+    assert np.array_equal(x.grad, np.tile([3.0, 7.0, 11.0], (4, 1)))
+    x.zero_grad()
+    y = linear(x, w.tolist())
+    assert np.array_equal(y.data, np.tile([9.0, 12.0], (4, 1)))
+    y.sum().backward()
+    assert np.array_equal(x.grad, np.tile([3.0, 7.0, 11.0], (4, 1)))
+
+
+def test_a_0d_leaf_gradient_stays_an_array_when_it_accumulates():
+    x = Tensor(2.0, requires_grad=True)
+    (x * x).backward()                                        # two contributions
+    assert type(x.grad) is np.ndarray and x.grad.shape == () and x.grad == 4.0
+    (x * 3).backward()                                        # a second call accumulates
+    assert type(x.grad) is np.ndarray and x.grad == 7.0
+
+
+def test_iteration():
+    assert [t.item() for t in Tensor([1.0, 2.0, 3.0])] == [1.0, 2.0, 3.0]
+    with pytest.raises(TypeError, match='iteration over a 0-d tensor.*item'):
+        list(Tensor(5.0))                                     # was [] silently
+
+
+def test_axis_must_be_an_int_or_a_tuple():
+    t = Tensor(np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r'axis must be an int or a tuple of ints.*axis=\(0, 1\)'):
+        t.sum(axis=[0, 1])
+    assert t.sum(axis=np.int64(1)).shape == (2,)

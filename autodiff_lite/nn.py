@@ -8,6 +8,7 @@ to build one), the losses `cross_entropy` and `mse`, the optimizers `SGD` and
 `Adam` (they work on `Value` and `Tensor` parameters alike), and `fit`, a small
 training loop that reports progress through a callback.
 """
+import numbers
 import random
 
 import numpy as np
@@ -259,22 +260,25 @@ class Adam:
     m_hat = m / (1 - b1^t) and v_hat = v / (1 - b2^t)."""
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8):
-        if lr <= 0 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f'Adam needs lr > 0 and betas in [0, 1), got lr={lr}, betas={betas}')
+        betas = tuple(betas)
+        if lr <= 0 or len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f'Adam needs lr > 0 and two betas in [0, 1), got lr={lr}, betas={betas}')
         self.params = _param_list(params, 'Adam')
         self.lr, self.betas, self.eps = lr, betas, eps
         self.m = [0.0] * len(self.params)
         self.v = [0.0] * len(self.params)
-        self.t = 0
+        self.t = 0                          # step() calls
+        self.steps = [0] * len(self.params)  # per parameter: the steps it got a gradient in (as PyTorch)
 
     def step(self):
         self.t += 1
         b1, b2 = self.betas
-        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
         for i, p in enumerate(self.params):
             g = p.grad
             if g is None:                 # a Tensor that got no gradient: leave it
                 continue
+            self.steps[i] += 1
+            c1, c2 = 1 - b1 ** self.steps[i], 1 - b2 ** self.steps[i]
             self.m[i] = b1 * self.m[i] + (1 - b1) * g
             self.v[i] = b2 * self.v[i] + (1 - b2) * (g * g)
             p.data -= self.lr * (self.m[i] / c1) / ((self.v[i] / c2) ** 0.5 + self.eps)
@@ -318,6 +322,9 @@ def _prepare(model, X, y, loss):
         y = y.astype(dtype)
 
         def loss_fn(pred, target):
+            if target.size != pred.data.size:
+                raise ValueError(f"fit(loss='mse'): the model gives {pred.shape} outputs but y has "
+                                 f"shape {target.shape}: give y one column per output")
             return mse(pred, target.reshape(pred.shape))
     elif callable(loss):
         loss_fn = loss
@@ -356,6 +363,10 @@ def fit(model, X, y, loss='cross_entropy', optimizer=None, epochs=100, batch_siz
     callback(info) runs every `every` epochs (and after the last) with the history
     entry plus 'epochs' and 'model'; return True from it to stop early.
     """
+    if batch_size is not None and (isinstance(batch_size, bool)
+                                   or not isinstance(batch_size, numbers.Integral) or batch_size < 1):
+        raise ValueError(f'fit: batch_size must be a positive int, or None for the full batch; '
+                         f'got {batch_size!r}')
     params, X, y, loss_fn = _prepare(model, X, y, loss)
     optimizer = optimizer or Adam(params, lr=0.01)
     rng = np.random.default_rng(seed)

@@ -202,3 +202,34 @@ def test_make_step_is_one_full_batch_sgd_step():
         np.testing.assert_allclose(p.data, q.data)
     losses = [step(0.5) for _ in range(30)]
     assert losses[-1] < first
+
+
+def test_adam_counts_steps_per_parameter_like_pytorch():
+    # b gets its first gradient at the second step: its bias correction must be that
+    # of a first step, m_hat = g and v_hat = g^2, so it moves by lr exactly (torch: 0.9)
+    a, b = Tensor([1.0], requires_grad=True), Tensor([1.0], requires_grad=True)
+    opt = Adam([a, b], lr=0.1)
+    for s in range(2):
+        opt.zero_grad()
+        ((a * a).sum() if s == 0 else (a * a + b * b).sum()).backward()
+        opt.step()
+    assert b.data[0] == pytest.approx(0.9, abs=1e-8)          # a global count gave 0.92559
+    assert opt.steps == [2, 1] and opt.t == 2
+
+
+def test_adam_needs_two_betas():
+    with pytest.raises(ValueError, match='two betas'):
+        Adam([Tensor([1.0], requires_grad=True)], betas=(0.9,))
+
+
+def test_fit_rejects_a_batch_size_that_is_not_positive():
+    X, y = np.ones((4, 2)), [0, 1, 0, 1]
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match='batch_size must be a positive int'):
+            fit(mlp([2, 3, 2]), X, y, epochs=1, batch_size=bad)
+    assert len(fit(mlp([2, 3, 2]), X, y, epochs=1, batch_size=np.int64(2))) == 1
+
+
+def test_fit_mse_names_the_shapes_when_y_has_too_few_columns():
+    with pytest.raises(ValueError, match=r"model gives \(4, 2\) outputs but y has shape \(4,\)"):
+        fit(mlp([2, 3, 2]), np.ones((4, 2)), np.ones(4), loss='mse', epochs=1)

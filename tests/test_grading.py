@@ -507,6 +507,9 @@ def graded_lessons(tmp_path_factory):
     paths = {
         'evaluate': lesson_copy(tmp, 'evaluate', '02_computational_graphs',
                                 {'ex2-4': EVALUATE_LOOP_NAMED_NODE_NAME}),
+        'mlp': lesson_copy(tmp, 'mlp', '05_mlp', {
+            'ex5-1': solution_cell('05_mlp', 'ex5-1').replace('Variable.tanh = tanh',
+                                                             "setattr(Variable, 'tanh', tanh)")}),
     }
     reports = grade(list(paths.values()), SOLUTIONS, timeout=30, jobs=2)
     return {name: {e['exercise']: e for e in rep['exercises']} for name, rep in zip(paths, reports)}
@@ -517,6 +520,11 @@ def test_a_loop_variable_named_like_a_helper_in_a_function_is_graded(graded_less
     assert (e['status'], e['points'], e['message']) == ('passed', 2, '')
 
 
+def test_a_method_attached_with_setattr_is_graded(graded_lessons):
+    e = graded_lessons['mlp']['5.1']
+    assert (e['status'], e['points'], e['message']) == ('passed', 2, '')
+
+
 # --- the grader: no kernel needed ---------------------------------------------------------
 @pytest.mark.parametrize('source, reason', [
     ('def check_close(*a, **k):\n    pass', "redefines the checker 'check_close'"),
@@ -524,7 +532,12 @@ def test_a_loop_variable_named_like_a_helper_in_a_function_is_graded(graded_less
     ('from math import isclose as check_close', "rebinds the checker 'check_close'"),
     ('import autodiff_lite.grading as g\ng.check_grads = None', "redefines the checker 'check_grads'"),
     ('import numpy as np\nnp.allclose = lambda *a, **k: True', "changes the module attribute 'np.allclose'"),
-    ("import autodiff_lite.grading.checks as c\nsetattr(c, 'check_close', 1)", 'uses setattr()'),
+    ("import autodiff_lite.grading.checks as c\nsetattr(c, 'check_close', 1)", "redefines the checker 'check_close'"),
+    ("import numpy\nsetattr(numpy, 'allclose', lambda *a, **k: True)", "changes the module attribute 'numpy.allclose'"),
+    ("delattr(np, 'allclose')", "changes the module attribute 'np.allclose'"),
+    ("setattr(get_ipython(), 'showtraceback', print)", "uses 'showtraceback'"),
+    ("def patch(obj, name):\n    setattr(obj, name, None)", 'uses setattr() with a computed attribute name'),
+    ('put = setattr', 'uses setattr() other than as setattr(obj, name, ...)'),
     ('get_ipython().set_custom_exc((AssertionError,), print)', "uses 'set_custom_exc'"),
     ('import sys\nsys.excepthook = print', "changes the module attribute 'sys.excepthook'"),
 ])
@@ -537,6 +550,8 @@ def test_tamper_reason_catches_changes_to_the_checkers(source, reason):
     "w = Value(1.0)\nw.grad = 0.0\nx = {'check_close': 1}",
     '%timeit sum(range(10))\n!echo hi',
     'def f(:\n',                                    # a syntax error is the kernel's to report
+    "class Variable:\n    pass\nsetattr(Variable, 'tanh', lambda self: self)",   # a method attached
+    "class Variable:\n    pass\nfor name in ('exp', 'tanh'):\n    setattr(Variable, name, None)",
 ])
 def test_tamper_reason_leaves_ordinary_answers_alone(source):
     assert tamper_reason(source) is None

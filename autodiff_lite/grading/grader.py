@@ -196,20 +196,48 @@ def tamper_reason(source):
         return f'answer cell redefines the checker {name!r}: answers may not change the tests'
     imported = {alias.asname or alias.name.split('.')[0] for node in ast.walk(tree)
                 if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+    classes = {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
+    calls = {id(node.func): node for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+
+    def store(target, attr):
+        # `target.attr = ...`, written out or through setattr/delattr
+        base = target
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        if attr in CHECKERS:
+            return f'answer cell redefines the checker {attr!r}: answers may not change the tests'
+        if isinstance(base, ast.Name) and (base.id in _GUARDED_MODULES or base.id in imported):
+            return (f"answer cell changes the module attribute '{ast.unparse(target)}.{attr}': "
+                    'answers may not patch libraries')
+        return None
+
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            base = node.value
-            while isinstance(base, ast.Attribute):
-                base = base.value
-            if node.attr in CHECKERS:
-                return f'answer cell redefines the checker {node.attr!r}: answers may not change the tests'
-            if isinstance(base, ast.Name) and (base.id in _GUARDED_MODULES or base.id in imported):
-                return (f'answer cell changes the module attribute {ast.unparse(node)!r}: '
-                        'answers may not patch libraries')
+            reason = store(node.value, node.attr)
+            if reason:
+                return reason
         elif isinstance(node, ast.Attribute) and node.attr in _ERROR_HOOKS:
             return f'answer cell uses {node.attr!r}, which changes how errors are reported'
-        elif isinstance(node, ast.Name) and node.id in ('setattr', 'delattr', '__builtins__'):
-            return f'answer cell uses {node.id}(), which could change the checkers'
+        elif isinstance(node, ast.Name) and node.id == '__builtins__':
+            return "answer cell uses '__builtins__', which could change the checkers"
+        elif isinstance(node, ast.Name) and node.id in ('setattr', 'delattr'):
+            # setattr(obj, 'name', value) is obj.name = value: judged the same way. It is
+            # rejected only when it could reach a checker or a library and we cannot tell.
+            call = calls.get(id(node))
+            if call is None or len(call.args) < 2 or any(isinstance(a, ast.Starred) for a in call.args[:2]):
+                return (f'answer cell uses {node.id}() other than as {node.id}(obj, name, ...), '
+                        'which could change the checkers')
+            target, attr = call.args[0], call.args[1]
+            if isinstance(attr, ast.Constant) and isinstance(attr.value, str):
+                if attr.value in _ERROR_HOOKS:
+                    return f'answer cell uses {attr.value!r}, which changes how errors are reported'
+                reason = store(target, attr.value)
+                if reason:
+                    return reason
+            elif not (isinstance(target, ast.Name) and target.id in classes):
+                return (f'answer cell uses {node.id}() with a computed attribute name on '
+                        f'{ast.unparse(target)}, which could change the checkers: write the name out')
     return None
 
 

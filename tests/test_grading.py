@@ -606,6 +606,24 @@ def test_usage_errors_and_unreadable_notebooks(tmp_path, capsys):
     assert 'no such notebook' in capsys.readouterr().err
 
 
+def test_a_notebook_without_a_teachers_copy_gets_an_error_row_and_the_rest_is_graded(tmp_path, capsys):
+    stray = tmp_path / f'alice_{NB}'
+    stray.write_bytes((EXERCISES / NB).read_bytes())
+    results = tmp_path / 'results.json'
+    assert main(['grade', str(stray), str(EXERCISES / NB), '--json', str(results)]) == 1
+    out = capsys.readouterr().out
+    first, second = json.loads(results.read_text())['notebooks']
+    assert (first['notebook'], first['exercises'], first['points']) == (str(stray), [], 0)
+    assert first['error'].startswith(f"{stray}: no teacher's copy of that name in ")
+    assert '(01_chain_rule.ipynb, 02_computational_graphs.ipynb' in first['error']
+    assert 'Did you mean 01_chain_rule.ipynb?' in first['error']
+    assert second['error'] is None
+    assert [e['status'] for e in second['exercises']] == ['not solved yet'] * 5
+    assert f'alice_{NB}  NOT GRADED' in out and "  error: " in out
+    assert 'not solved yet  Exercise 1.1: write central_diff' in out
+    assert '1 of 2 notebooks could not be graded' in out
+
+
 def test_cli_json_on_stdout_table_on_stderr(capsys):
     assert main(['grade', str(EXERCISES / NB), '--json', '-']) == 0
     out, err = capsys.readouterr()

@@ -6,7 +6,8 @@
     python -m autodiff_lite.grading selftest         # untouched exercises score 0, solutions full marks
 
 Exit codes: 0 when the work ran (whatever the score), 1 when a check found a
-problem (drift, a failed self-test), 2 on a usage error.
+problem (drift, a failed self-test) or a notebook could not be graded (it gets
+a row saying why; the others are graded), 2 on a usage error.
 """
 import argparse
 import json
@@ -50,6 +51,7 @@ def cmd_build(args):
 def cmd_grade(args):
     reports = grade(args.paths, args.solutions, args.timeout, args.jobs)
     table = format_table(reports)
+    status = 1 if any(r.get('error') for r in reports) else 0
     if args.json:
         doc = {'notebooks': reports, 'points': sum(r['points'] for r in reports),
                'max_points': sum(r['max_points'] for r in reports)}
@@ -57,10 +59,10 @@ def cmd_grade(args):
         if args.json == '-':
             sys.stderr.write(table)       # stdout stays pure JSON for a platform to read
             sys.stdout.write(text)
-            return 0
+            return status
         Path(args.json).write_text(text)
     sys.stdout.write(table)
-    return 0
+    return status
 
 
 def cmd_selftest(args):
@@ -70,7 +72,7 @@ def cmd_selftest(args):
     full = sorted(solutions.glob('*.ipynb'))
     reports = grade(blank + full, solutions, args.timeout, args.jobs)
     sys.stdout.write(format_table(reports))
-    problems = []
+    problems = [f"{rep['notebook']}: not graded: {rep['error']}" for rep in reports if rep.get('error')]
     for rep in reports[:len(blank)]:
         for e in rep['exercises']:
             if e['status'] != 'not solved yet' or e['points'] or f"Exercise {e['exercise']}" not in e['message']:

@@ -369,14 +369,13 @@ def grade_notebook(path, solutions=None, timeout=30):
     if not path.is_file():
         raise GradingError(f'{path}: no such notebook')
     if not teacher_path.is_file():
-        raise GradingError(f"{path}: no teacher's copy {teacher_path} to grade it against "
-                           '(grade notebooks named like the ones in solutions/, or pass --solutions DIR)')
+        raise GradingError(_no_teacher_copy(path, solutions))
     teacher = nbformat.read(str(teacher_path), as_version=4)
     try:
         exercises = read_exercises(teacher, str(teacher_path))
     except FormatError as err:
         raise GradingError(str(err)) from None
-    report = {'notebook': str(path), 'solutions': str(teacher_path), 'exercises': []}
+    report = {'notebook': str(path), 'solutions': str(teacher_path), 'error': None, 'exercises': []}
     try:
         student = nbformat.read(str(path), as_version=4)
         answers = {c.get('id'): c.source for c in student.cells if c.get('cell_type') == 'code'}
@@ -473,6 +472,22 @@ def _not_solved(evalue, ex):
     return 'not solved yet', text
 
 
+def _no_teacher_copy(path, solutions):
+    """Why `path` cannot be graded: no notebook of its name in solutions/; the names that would do."""
+    names = sorted(p.name for p in Path(solutions).glob('*.ipynb'))
+    close = [n for n in names if n in path.name] or [n for n in names if n[:3] == path.name[:3]]
+    guess = f' Did you mean {close[0]}?' if len(close) == 1 else ''
+    return (f"{path}: no teacher's copy of that name in {solutions}/ to grade it against "
+            f"({', '.join(names) or 'none there'}).{guess} Name it like its lesson (a copy in a "
+            'folder of its own keeps the name), or pass --solutions DIR')
+
+
+def _error_report(path, solutions, message):
+    """The report of a notebook that could not be graded at all: no exercises, the reason."""
+    return {'notebook': str(path), 'solutions': str(Path(solutions) / Path(path).name), 'error': message,
+            'exercises': [], 'points': 0, 'max_points': 0}
+
+
 def _totals(report):
     report['points'] = sum(e['points'] for e in report['exercises'])
     report['max_points'] = sum(e['max_points'] for e in report['exercises'])
@@ -488,16 +503,31 @@ def default_solutions():
 
 
 def grade(paths, solutions=None, timeout=30, jobs=1):
-    """Grade several notebooks (`jobs` kernels at a time); a list of reports, in order."""
+    """Grade several notebooks (`jobs` kernels at a time); a list of reports, in order.
+
+    A notebook that cannot be graded (no teacher's copy of its name, a teacher's
+    copy out of format) gets a report with its reason in 'error' and no
+    exercises; the others are graded as usual.
+    """
     paths = [Path(p) for p in paths]
     for p in paths:                           # usage errors first, before any kernel starts
         if not p.is_file():
             raise GradingError(f'{p}: no such notebook')
+    solutions = Path(solutions) if solutions else default_solutions()
+
+    def one(path):
+        if not (solutions / path.name).is_file():
+            return _error_report(path, solutions, _no_teacher_copy(path, solutions))
+        try:
+            return grade_notebook(path, solutions, timeout)
+        except GradingError as err:
+            return _error_report(path, solutions, str(err))
+
     if jobs <= 1 or len(paths) == 1:
-        return [grade_notebook(p, solutions, timeout) for p in paths]
+        return [one(p) for p in paths]
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(jobs) as pool:
-        return list(pool.map(lambda p: grade_notebook(p, solutions, timeout), paths))
+        return list(pool.map(one, paths))
 
 
 def _rel(path):
@@ -511,6 +541,11 @@ def format_table(reports, width=110):
     """The score table for people: one row per exercise, first line of the message."""
     lines = []
     for rep in reports:
+        if rep.get('error'):
+            lines.append(f"{_rel(rep['notebook'])}  NOT GRADED")
+            lines.append(f"  error: {rep['error']}")
+            lines.append('')
+            continue
         lines.append(f"{_rel(rep['notebook'])}  (graded against {_rel(rep['solutions'])})")
         lines.append(f"  {'exercise':<9} {'points':>7}  {'status':<15} message")
         for e in rep['exercises']:
@@ -526,4 +561,7 @@ def format_table(reports, width=110):
         got = sum(r['points'] for r in reports)
         out_of = sum(r['max_points'] for r in reports)
         lines.append(f'all notebooks: {got:g}/{out_of:g}')
+    failed = [r for r in reports if r.get('error')]
+    if failed:
+        lines.append(f'{len(failed)} of {len(reports)} notebooks could not be graded (see "NOT GRADED" above)')
     return '\n'.join(lines).rstrip() + '\n'

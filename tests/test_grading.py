@@ -507,6 +507,9 @@ def graded_lessons(tmp_path_factory):
     paths = {
         'evaluate': lesson_copy(tmp, 'evaluate', '02_computational_graphs',
                                 {'ex2-4': EVALUATE_LOOP_NAMED_NODE_NAME}),
+        'vague': lesson_copy(tmp, 'vague', '02_computational_graphs', {
+            'ex2-4': EVALUATE_LOOP_NAMED_NODE_NAME.replace("f'{node_name}: {a!r} is not defined yet'",
+                                                           "'unknown input in this instruction'")}),
         'mlp': lesson_copy(tmp, 'mlp', '05_mlp', {
             'ex5-1': solution_cell('05_mlp', 'ex5-1').replace('Variable.tanh = tanh',
                                                              "setattr(Variable, 'tanh', tanh)")}),
@@ -518,6 +521,15 @@ def graded_lessons(tmp_path_factory):
 def test_a_loop_variable_named_like_a_helper_in_a_function_is_graded(graded_lessons):
     e = graded_lessons['evaluate']['2.4']
     assert (e['status'], e['points'], e['message']) == ('passed', 2, '')
+
+
+def test_an_error_message_must_name_the_missing_name_not_merely_contain_its_letter(graded_lessons):
+    # 'unknown input in this instruction' has a w and an s in it, and names neither
+    e = graded_lessons['vague']['2.4']
+    assert (e['status'], e['points']) == ('failed', 0)
+    assert e['message'] == ("the error for a missing input: expected a message naming 'w', got "
+                            "'unknown input in this instruction'. Hint: say which name is not defined, "
+                            'not only that one is')
 
 
 def test_a_method_attached_with_setattr_is_graded(graded_lessons):

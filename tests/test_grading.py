@@ -501,6 +501,14 @@ EVALUATE_LOOP_NAMED_NODE_NAME = """def evaluate(program, inputs):
 """
 
 
+def sgd_step_zeroing(when):
+    """Exercise 5.4 with zero_grad() after the update, or between backward() and the update."""
+    update = '    for p in params:\n        p.data -= lr * p.grad\n'
+    zero = '    for p in params:\n        p.zero_grad()\n'
+    body = '    loss = loss_fn()\n    loss.backward()\n' + (update + zero if when == 'after' else zero + update)
+    return f'def sgd_step(params, loss_fn, lr):\n{body}    return loss.data\n'
+
+
 @pytest.fixture(scope='module')
 def graded_lessons(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('lessons')
@@ -512,7 +520,9 @@ def graded_lessons(tmp_path_factory):
                                                            "'unknown input in this instruction'")}),
         'mlp': lesson_copy(tmp, 'mlp', '05_mlp', {
             'ex5-1': solution_cell('05_mlp', 'ex5-1').replace('Variable.tanh = tanh',
-                                                             "setattr(Variable, 'tanh', tanh)")}),
+                                                             "setattr(Variable, 'tanh', tanh)"),
+            'ex5-4': sgd_step_zeroing('after')}),
+        'mlp_between': lesson_copy(tmp, 'mlp_between', '05_mlp', {'ex5-4': sgd_step_zeroing('between')}),
     }
     reports = grade(list(paths.values()), SOLUTIONS, timeout=30, jobs=2)
     return {name: {e['exercise']: e for e in rep['exercises']} for name, rep in zip(paths, reports)}
@@ -530,6 +540,19 @@ def test_an_error_message_must_name_the_missing_name_not_merely_contain_its_lett
     assert e['message'] == ("the error for a missing input: expected a message naming 'w', got "
                             "'unknown input in this instruction'. Hint: say which name is not defined, "
                             'not only that one is')
+
+
+def test_zero_grad_after_the_update_is_told_apart_from_zero_grad_before_it(graded_lessons):
+    e = graded_lessons['mlp']['5.4']                          # backward, update, zero_grad
+    assert (e['status'], e['points']) == ('failed', 0)
+    assert e['message'].startswith("grad['a']: expected 3, got 0. Hint: the gradients are zero after the step, "
+                                   'though the update itself was right: zero_grad() ran after the update')
+    assert 'between' not in e['message']
+    e = graded_lessons['mlp_between']['5.4']                  # backward, zero_grad, update
+    assert (e['status'], e['points']) == ('failed', 0)
+    assert e['message'].startswith("grad['a']: expected 3, got 0. Hint: the gradients are zero after the step "
+                                   'and the parameters did not move: the update used zero gradients. Call '
+                                   'zero_grad() before backward(), not between backward() and the update')
 
 
 def test_a_method_attached_with_setattr_is_graded(graded_lessons):

@@ -518,6 +518,11 @@ def graded_lessons(tmp_path_factory):
         'vague': lesson_copy(tmp, 'vague', '02_computational_graphs', {
             'ex2-4': EVALUATE_LOOP_NAMED_NODE_NAME.replace("f'{node_name}: {a!r} is not defined yet'",
                                                            "'unknown input in this instruction'")}),
+        'forward': lesson_copy(tmp, 'forward', '03_forward_mode', {
+            # 3.1 does not parse, so MyDual is never defined; 3.2 and 3.3 are right and need it
+            'ex3-1': solution_cell('03_forward_mode', 'ex3-1').replace('a * d + b * c)', 'a * d + b * c'),
+            'ex3-2': solution_cell('03_forward_mode', 'ex3-2').split('\n\n\ndual_div(')[0],  # no demo line
+            'ex3-3': solution_cell('03_forward_mode', 'ex3-3')}),
         'mlp': lesson_copy(tmp, 'mlp', '05_mlp', {
             'ex5-1': solution_cell('05_mlp', 'ex5-1').replace('Variable.tanh = tanh',
                                                              "setattr(Variable, 'tanh', tanh)"),
@@ -553,6 +558,18 @@ def test_zero_grad_after_the_update_is_told_apart_from_zero_grad_before_it(grade
     assert e['message'].startswith("grad['a']: expected 3, got 0. Hint: the gradients are zero after the step "
                                    'and the parameters did not move: the update used zero gradients. Call '
                                    'zero_grad() before backward(), not between backward() and the update')
+
+
+def test_a_name_an_earlier_failed_answer_was_to_define_is_blamed_on_that_answer(graded_lessons):
+    got = graded_lessons['forward']
+    assert got['3.1']['status'] == 'error'
+    assert got['3.1']['message'].startswith('answer cell raised SyntaxError: ')
+    # 3.2's answer cell runs (a def), its test cell hits the NameError; 3.3's answer cell hits it itself
+    assert (got['3.2']['status'], got['3.2']['message']) == (
+        'failed', "needs Exercise 3.1, which failed first: name 'MyDual' is not defined")
+    assert (got['3.3']['status'], got['3.3']['message']) == (
+        'error', "needs Exercise 3.1, which failed first: name 'MyDual' is not defined")
+    assert got['3.4']['status'] == got['3.5']['status'] == 'not solved yet'
 
 
 def test_a_method_attached_with_setattr_is_graded(graded_lessons):

@@ -399,6 +399,11 @@ def grade_notebook(path, solutions=None, timeout=30):
 
     by_answer = {ex.answer_id: ex for ex in exercises}
     by_tests = {ex.tests_id: ex for ex in exercises}
+    # the names each answer cell is there to define (the teacher's) or does define (the student's)
+    teacher_sources = {c.get('id'): c.source for c in teacher.cells}
+    defines = {ex.answer_id: _defined_names(teacher_sources[ex.answer_id])
+               | _defined_names(answers.get(ex.answer_id, '')) for ex in exercises}
+    failed_answers = []                       # (exercise, status) of answer cells that did not run through
     outcome = {}                              # answer id -> (status, message)
     setup_failure = None
     seen_answer = False
@@ -426,14 +431,18 @@ def grade_notebook(path, solutions=None, timeout=30):
                     elif res.status == 'error' and res.ename == 'NotImplementedError':
                         outcome[cid] = _not_solved(res.evalue, ex)
                     elif res.status == 'error':
-                        outcome[cid] = ('error', f'answer cell raised {res.ename}: {_first_line(res.evalue)}')
+                        outcome[cid] = ('error', _needs_earlier(res, defines, failed_answers)
+                                        or f'answer cell raised {res.ename}: {_first_line(res.evalue)}')
+                if cid in outcome:
+                    failed_answers.append((ex, outcome[cid][0]))
             elif cid in by_tests:
                 ex = by_tests[cid]
                 if ex.answer_id in outcome:   # the answer already decided it: tests would only echo
                     continue
                 kernel.run(REFRESH, remember=False)
                 res = kernel.run(cell.source)
-                outcome[ex.answer_id] = _test_outcome(res, ex, timeout)
+                status, message = _test_outcome(res, ex, timeout)
+                outcome[ex.answer_id] = (status, _needs_earlier(res, defines, failed_answers) or message)
             else:
                 res = kernel.run(cell.source)
                 if not seen_answer and res.status != 'ok' and setup_failure is None:
@@ -461,6 +470,32 @@ def _test_outcome(res, ex, timeout):
     if res.ename == 'AssertionError':
         return 'failed', str(res.evalue).strip() or 'a check failed (AssertionError without a message)'
     return 'failed', f'{res.ename}: {str(res.evalue).strip()}'
+
+
+def _defined_names(source):
+    """The names a cell binds in the notebook's namespace (none if it does not parse)."""
+    tree = _python(source)
+    if tree is None:
+        return set()
+    top = _TopLevel()
+    top.visit(tree)
+    return {name for name, _ in top.bound}
+
+
+_WHY_NOT_DEFINED = {'not solved yet': 'is not solved yet', 'missing': 'is missing',
+                    'rejected': 'was rejected', 'timed out': 'timed out first'}
+
+
+def _needs_earlier(res, defines, failed_answers):
+    """For a NameError on a name an earlier answer cell was to define, but failed to: say so."""
+    if res.status != 'error' or res.ename != 'NameError':
+        return None
+    m = re.search(r"name '(\w+)' is not defined", str(res.evalue))
+    for earlier, status in reversed(failed_answers):
+        if m and m[1] in defines[earlier.answer_id]:
+            why = _WHY_NOT_DEFINED.get(status, 'failed first')
+            return f'needs Exercise {earlier.number}, which {why}: {_first_line(res.evalue)}'
+    return None
 
 
 def _not_solved(evalue, ex):

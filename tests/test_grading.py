@@ -16,7 +16,7 @@ from autodiff_lite.dual import Dual
 from autodiff_lite.grading.__main__ import main
 from autodiff_lite.grading import (check_close, check_grads, check_raises, check_topo_order,
                                    check_true, node_name)
-from autodiff_lite.grading.build import (FormatError, check, generate, make_exercise_notebook,
+from autodiff_lite.grading.build import (FormatError, build, check, generate, make_exercise_notebook,
                                          read_exercises)
 from autodiff_lite.grading.grader import (GradingError, grade, grade_notebook,
                                           strip_nbval_markers, tamper_reason)
@@ -266,9 +266,10 @@ def test_generator_is_deterministic_and_clears_widget_state(tmp_path):
 def test_drift_is_named_with_the_fix(tmp_path, capsys):
     (tmp_path / 'solutions').mkdir()
     (tmp_path / 'exercises').mkdir()
-    (tmp_path / 'solutions' / NB).write_bytes((SOLUTIONS / NB).read_bytes())
-    stale = (EXERCISES / NB).read_text().replace('Exercise 1.2: set', 'Exercise 1.2: compute')
-    (tmp_path / 'exercises' / NB).write_text(stale)
+    # the teacher rewords 1.2's task; exercises/ still holds the copy generated before
+    reworded = (SOLUTIONS / NB).read_text().replace('Exercise 1.2: set', 'Exercise 1.2: compute')
+    (tmp_path / 'solutions' / NB).write_text(reworded)
+    (tmp_path / 'exercises' / NB).write_bytes((EXERCISES / NB).read_bytes())
     (tmp_path / 'exercises' / '99_orphan.ipynb').write_text('{}')
     problems = check(tmp_path / 'solutions', tmp_path / 'exercises')
     assert problems[0].endswith(f'01_chain_rule.ipynb: run `make exercises` '
@@ -276,6 +277,60 @@ def test_drift_is_named_with_the_fix(tmp_path, capsys):
     assert 'has drifted' in problems[0] and '99_orphan.ipynb has no source' in problems[1]
     assert main(['build', '--check', '--solutions', str(tmp_path / 'solutions')]) == 1
     assert 'run `make exercises`' in capsys.readouterr().err
+
+
+def course_copy(tmp_path):
+    """solutions/ and a freshly built exercises/ of lesson 01 in tmp_path."""
+    solutions, exercises = tmp_path / 'solutions', tmp_path / 'exercises'
+    solutions.mkdir()
+    (solutions / NB).write_bytes((SOLUTIONS / NB).read_bytes())
+    assert build(solutions, exercises) == ([exercises / NB], [])
+    return solutions, exercises
+
+
+def answer_in_place(path, cid, source):
+    """What a student does in JupyterLab: write an answer, run the notebook, save."""
+    nb = nbformat.read(str(path), as_version=4)
+    next(c for c in nb.cells if c.id == cid).source = source
+    for c in nb.cells:
+        if c.cell_type == 'code':
+            c.execution_count = 1
+    nbformat.write(nb, str(path))
+
+
+def test_build_never_overwrites_a_students_answers(tmp_path, capsys):
+    solutions, exercises = course_copy(tmp_path)
+    answer_in_place(exercises / NB, 'ex1-1', solved_answers()['ex1-1'])
+    work = (exercises / NB).read_bytes()
+    written, refused = build(solutions, exercises)
+    assert written == [] and (exercises / NB).read_bytes() == work
+    assert refused == [f"{exercises / NB} holds a student's work: answer cells ex1-1 differ from the stubs: "
+                       f'not overwritten. To keep it, move it out of {exercises}/ (e.g. mkdir -p mine && '
+                       f'mv {exercises / NB} mine/) and build again; to replace it with a fresh copy, '
+                       'pass --force (make exercises FORCE=1)']
+    args = ['--solutions', str(solutions), '--exercises', str(exercises)]
+    assert main(['build'] + args) == 1
+    assert "holds a student's work" in capsys.readouterr().err
+    assert (exercises / NB).read_bytes() == work
+    # --check tells work from drift
+    problem, = check(solutions, exercises)
+    assert problem.startswith(f"{exercises / NB} holds a student's work: answer cells ex1-1 differ")
+    assert 'drifted' not in problem and f'move it out of {exercises}/' in problem
+    # and the teacher can still force a fresh copy
+    assert main(['build', '--force'] + args) == 0
+    assert (exercises / NB).read_bytes() == generate(solutions / NB)
+
+
+def test_build_still_updates_an_untouched_notebook_when_the_solutions_change(tmp_path):
+    solutions, exercises = course_copy(tmp_path)
+    stub = next(c.source for c in nbformat.read(str(exercises / NB), as_version=4).cells if c.id == 'ex1-1')
+    answer_in_place(exercises / NB, 'ex1-1', solved_answers()['ex1-1'])
+    answer_in_place(exercises / NB, 'ex1-1', stub)        # ... and undone: run and saved, no work left
+    reworded = (solutions / NB).read_text().replace('Exercise 1.2: set', 'Exercise 1.2: compute')
+    (solutions / NB).write_text(reworded)                # the stub of 1.2 changes
+    assert 'has drifted' in check(solutions, exercises)[0]
+    assert build(solutions, exercises) == ([exercises / NB], [])
+    assert (exercises / NB).read_bytes() == generate(solutions / NB)
 
 
 def doctored(edit):

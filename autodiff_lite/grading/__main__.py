@@ -1,6 +1,7 @@
 """Command line: `python -m autodiff_lite.grading build|grade|selftest`.
 
-    python -m autodiff_lite.grading build            # exercises/ from solutions/
+    python -m autodiff_lite.grading build            # exercises/ from solutions/ (never over a student's work)
+    python -m autodiff_lite.grading build --force    # ... over a student's work too
     python -m autodiff_lite.grading build --check    # fail if exercises/ has drifted
     python -m autodiff_lite.grading grade exercises/01_chain_rule.ipynb [--json FILE|-]
     python -m autodiff_lite.grading selftest         # untouched exercises score 0, solutions full marks
@@ -40,12 +41,14 @@ def cmd_build(args):
         if not problems:
             print(f'exercises in sync with {_rel(solutions)}/')
         return 1 if problems else 0
-    written = build(solutions, exercises)
+    written, refused = build(solutions, exercises, force=args.force)
     for path in written:
         print(f'wrote {_rel(path)}')
-    if not written:
+    for problem in refused:
+        print(problem, file=sys.stderr)
+    if not written and not refused:
         print(f'{_rel(exercises)}/ already up to date')
-    return 0
+    return 1 if refused else 0
 
 
 def cmd_grade(args):
@@ -97,6 +100,8 @@ def main(argv=None):
     sub = parser.add_subparsers(dest='command', required=True)
     p = sub.add_parser('build', help='write exercises/ from solutions/')
     p.add_argument('--check', action='store_true', help='fail when exercises/ has drifted')
+    p.add_argument('--force', action='store_true',
+                   help="overwrite exercises notebooks even when their answer cells hold a student's work")
     p.add_argument('--solutions', help=f'default: {REPO / "solutions"}')
     p.add_argument('--exercises', help='default: exercises/ next to solutions/')
     p.set_defaults(run=cmd_build)

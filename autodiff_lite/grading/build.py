@@ -5,14 +5,21 @@ In each answer cell the block between `### BEGIN SOLUTION` and
 worded by the cell's first-line comment; hidden tests are removed; outputs,
 execution counts and widget state are cleared; ids, tags and points are kept.
 The output is deterministic, so `--check` compares bytes.
+
+Students work in exercises/, so `build` never overwrites a notebook whose
+answer cells hold work: the generator records a digest of the answer cells it
+wrote (notebook metadata `autodiff_lite.generated_answers`), and a notebook
+whose answer cells match neither that digest nor the stubs it would write now
+is left alone unless forced.
 """
+import hashlib
 import json
 import re
 from pathlib import Path
 
 import nbformat
 
-__all__ = ['Exercise', 'read_exercises', 'make_exercise_notebook', 'build', 'check',
+__all__ = ['Exercise', 'read_exercises', 'make_exercise_notebook', 'build', 'check', 'worked_answers',
            'FormatError', 'BEGIN_SOLUTION', 'END_SOLUTION', 'BEGIN_HIDDEN', 'END_HIDDEN']
 
 BEGIN_SOLUTION, END_SOLUTION = '### BEGIN SOLUTION', '### END SOLUTION'
@@ -161,7 +168,37 @@ def make_exercise_notebook(nb, path='notebook'):
             new = nbformat.v4.new_raw_cell(source, metadata=meta)
         new.id = cell.id
         out.cells.append(new)
+    # what the answer cells were when written: build then tells them from a student's work
+    out.metadata['autodiff_lite'] = {'generated_answers': _digest(_answer_cells(out))}
     return out
+
+
+def _answer_cells(nb):
+    """{id: source} of the cells with an answer id (exN-k), whatever their tags."""
+    return {c.get('id'): c.get('source', '') for c in nb.cells if ANSWER_ID.match(c.get('id') or '')}
+
+
+def _digest(answers):
+    text = json.dumps(sorted(answers.items()), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def worked_answers(path, fresh):
+    """Ids of the answer cells of exercises notebook `path` that hold someone's work ([] if none).
+
+    A cell holds work when the notebook's answer cells differ both from what the
+    generator wrote into it (its recorded digest: a notebook left behind by a change
+    in solutions/ is not work) and from `fresh`, the notebook the generator writes now.
+    """
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception:
+        return ['(the notebook cannot be read)']
+    mine = _answer_cells(nb)
+    if nb.metadata.get('autodiff_lite', {}).get('generated_answers') == _digest(mine):
+        return []
+    new = _answer_cells(fresh)
+    return sorted(cid for cid in set(mine) | set(new) if mine.get(cid) != new.get(cid))
 
 
 def render(nb):
@@ -175,22 +212,40 @@ def _pairs(solutions, exercises):
     return [(src, Path(exercises) / src.name) for src in sources]
 
 
+def _exercise_notebook(src):
+    return make_exercise_notebook(nbformat.read(str(src), as_version=4), str(src))
+
+
 def generate(src):
     """The exercise notebook's bytes for one solutions notebook."""
-    nb = nbformat.read(str(src), as_version=4)
-    return render(make_exercise_notebook(nb, str(src)))
+    return render(_exercise_notebook(src))
 
 
-def build(solutions, exercises):
-    """Write exercises/ from solutions/; returns the files written."""
+def _work_message(dst, cells):
+    return (f"{dst} holds a student's work: answer cells {', '.join(cells)} differ from the stubs")
+
+
+def build(solutions, exercises, force=False):
+    """Write exercises/ from solutions/; returns (files written, notebooks left alone and why).
+
+    A notebook whose answer cells hold work is not overwritten unless `force`.
+    """
     Path(exercises).mkdir(parents=True, exist_ok=True)
-    written = []
+    written, refused = [], []
     for src, dst in _pairs(solutions, exercises):
-        data = generate(src)
-        if not dst.exists() or dst.read_bytes() != data:
-            dst.write_bytes(data)
-            written.append(dst)
-    return written
+        nb = _exercise_notebook(src)
+        data = render(nb)
+        if dst.exists() and dst.read_bytes() == data:
+            continue
+        cells = [] if force or not dst.exists() else worked_answers(dst, nb)
+        if cells:
+            refused.append(f'{_work_message(dst, cells)}: not overwritten. To keep it, move it out '
+                           f'of {exercises}/ (e.g. mkdir -p mine && mv {dst} mine/) and build again; '
+                           'to replace it with a fresh copy, pass --force (make exercises FORCE=1)')
+            continue
+        dst.write_bytes(data)
+        written.append(dst)
+    return written, refused
 
 
 def check(solutions, exercises):
@@ -199,12 +254,21 @@ def check(solutions, exercises):
     for src, dst in _pairs(solutions, exercises):
         if not dst.exists():
             problems.append(f'{dst} is missing (generated from {src}): run `make exercises`')
-        elif dst.read_bytes() != generate(src):
+            continue
+        nb = _exercise_notebook(src)
+        if dst.read_bytes() == render(nb):
+            continue
+        cells = worked_answers(dst, nb)
+        if cells:
+            problems.append(f'{_work_message(dst, cells)}, so it is not the copy generated from {src}: '
+                            f'move it out of {exercises}/, then run `make exercises`')
+        else:
             problems.append(f'{dst} has drifted from {src}: run `make exercises` '
                             f'(edit {src}, never {dst})')
     known = {dst.name for _, dst in _pairs(solutions, exercises)}
     for extra in sorted(Path(exercises).glob('*.ipynb')):
         if extra.name not in known:
-            problems.append(f'{extra} has no source {Path(solutions) / extra.name}: '
-                            f'move it to {solutions}/ (the one source) or delete it')
+            problems.append(f'{extra} has no source {Path(solutions) / extra.name}: move it to '
+                            f'{solutions}/ if it is a new lesson (the one source), or out of {exercises}/ '
+                            "if it is someone's work")
     return problems

@@ -61,8 +61,17 @@ def is_grad_enabled():
 
 
 class no_grad:
-    """Context manager (or decorator): ops inside build no graph, as in PyTorch."""
+    """Context manager (or decorator, `@no_grad()` or `@no_grad`): ops inside build no
+    graph, as in PyTorch."""
     _mode = False
+
+    def __new__(cls, fn=None):
+        if fn is None:
+            return super().__new__(cls)
+        if not callable(fn):
+            raise TypeError(f'{cls.__name__}() takes no arguments, or a function when used '
+                            f'as a bare decorator; got {type(fn).__name__}')
+        return cls()(fn)                  # `@no_grad` without parentheses: the wrapped function
 
     def __enter__(self):
         self._prev_mode = _GradMode.enabled

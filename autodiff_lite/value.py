@@ -32,6 +32,9 @@ def _as_number(x, what):
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         if isinstance(x, np.ndarray) and x.size == 1 and x.dtype.kind in 'fiu':
             return float(x.reshape(()))
+        if isinstance(x, Node):
+            raise TypeError(f'{what}: a Value and a {type(x).__name__} do not mix; use '
+                            f'Tensor(v.data) to turn a scalar Value into a tensor')
         fix = ('convert it first, e.g. float(s)' if isinstance(x, str)
                else 'pass an int or a float' + (' (a Tensor holds arrays)'
                                                 if isinstance(x, (list, tuple, np.ndarray)) else ''))

@@ -280,3 +280,33 @@ def test_sigmoid_keeps_precision_for_very_negative_inputs():
     x = Value(-40.0)
     x.sigmoid().backward()
     assert x.grad == pytest.approx(math.exp(-40), rel=1e-12)
+
+
+def test_no_grad_works_as_a_bare_decorator_too():
+    from autodiff_lite import enable_grad, no_grad
+
+    @no_grad
+    def double(x):
+        return x * 2
+
+    class Model:
+        @no_grad
+        def triple(self, x):                     # still a method: self is bound
+            return x * 3
+
+    @enable_grad
+    def square(x):
+        return x * x
+
+    assert double.__name__ == 'double' and not double(Value(1.0)).requires_grad
+    assert Model().triple(Value(1.0)).data == 3.0 and not Model().triple(Value(1.0)).requires_grad
+    with no_grad():
+        assert square(Value(2.0)).requires_grad
+    with pytest.raises(TypeError, match='takes no arguments, or a function'):
+        no_grad(3)
+
+
+def test_value_and_tensor_do_not_mix_and_say_so():
+    from autodiff_lite import Tensor
+    with pytest.raises(TypeError, match='a Value and a Tensor do not mix.*Tensor\\(v.data\\)'):
+        Value(1.0) + Tensor([1.0, 2.0])

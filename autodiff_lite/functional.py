@@ -27,14 +27,17 @@ def _argnums_tuple(argnums, nargs):
 
 
 @contextlib.contextmanager
-def _tracing():
-    """While f runs on Values or Duals: graphs are built even inside no_grad() (as
-    torch.func.grad does), and float(node) raises instead of dropping the derivative."""
+def _tracing(leaves=()):
+    """While f runs on Values (`leaves`) or Duals: graphs are built even inside no_grad()
+    (as torch.func.grad does), and float() of a node that carries a derivative raises
+    instead of dropping it."""
     _Tracing.depth += 1
+    _Tracing.inputs.append(set(leaves))
     try:
         with enable_grad():
             yield
     finally:
+        _Tracing.inputs.pop()
         _Tracing.depth -= 1
 
 
@@ -63,7 +66,7 @@ def value_and_grad(f, argnums=0):
                                 'derivative use hessian(f)(x), or y.backward(create_graph=True) '
                                 'and then x.grad.backward()')
         vals = [Value(a, label=f'x{i}') if i in nums else a for i, a in enumerate(args)]
-        with _tracing():
+        with _tracing([vals[i] for i in nums]):
             out = _scalar_output(f(*vals), 'grad')
         if out.requires_grad:                 # (a constant function: every gradient is 0)
             out.backward()
@@ -108,7 +111,7 @@ def vjp(f, *primals):
     The graph is built once; vjp_fn can be called many times (one backward pass each).
     """
     leaves = [Value(p, label=f'x{i}') for i, p in enumerate(primals)]
-    with _tracing():
+    with _tracing(leaves):
         outs, single = _outputs(f(*leaves))
         outs = [_scalar_output(o, 'vjp') for o in outs]
 
@@ -163,7 +166,7 @@ def hessian(f):
         packed = _packed(args)
         xs = [float(a) for a in (np.ravel(args[0]) if packed else args)]
         leaves = [Value(x, label=f'x{i}') for i, x in enumerate(xs)]
-        with _tracing():                         # (the second backward needs graphs too)
+        with _tracing(leaves):                   # (the second backward needs graphs too)
             out = _scalar_output(f(leaves) if packed else f(*leaves), 'hessian')
             if not out.requires_grad:            # a constant: H = 0
                 return np.zeros((len(xs), len(xs)))

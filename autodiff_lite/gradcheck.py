@@ -7,7 +7,7 @@ node of a graph separately and names the one whose local derivative is wrong.
 """
 import math
 
-from .graph import Node, topo_sort
+from .graph import Node, enable_grad, topo_sort
 from .ops import OPS
 from .value import Value
 
@@ -65,10 +65,12 @@ def gradcheck(f, *inputs, h=1e-6, atol=1e-6, rtol=1e-4):
     if not inputs:
         raise ValueError('gradcheck needs at least one input: gradcheck(f, 1.0, 2.0)')
     leaves = [Value(x) for x in inputs]
-    out = f(*leaves)
+    with enable_grad():                       # (it works inside no_grad() too)
+        out = f(*leaves)
     if not isinstance(out, Value):
         raise TypeError(f'gradcheck needs f to return a Value for Value inputs, got {type(out).__name__}')
-    out.backward()
+    if out.requires_grad:                     # (a constant: every gradient is 0)
+        out.backward()
     analytic = [leaf.grad for leaf in leaves]
     # the differences evaluate f on Values that build no graph, so f may use .tanh() etc.
     numeric = numerical_grad(lambda *xs: _as_float(f(*[Value(x, requires_grad=False) for x in xs])),

@@ -295,6 +295,8 @@ def accuracy(pred, y):
     pred = np.asarray(pred.data if isinstance(pred, Tensor) else pred)
     y = np.asarray(y)
     if pred.ndim == 2 and pred.shape[1] > 1:
+        if y.shape != pred.shape[:1]:             # not one class index per row: regression targets
+            return None
         return float(np.mean(pred.argmax(axis=1) == y))
     pred = pred.reshape(-1)
     labels = set(np.unique(y).tolist())

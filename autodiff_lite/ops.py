@@ -86,6 +86,8 @@ def _dpow_base(a, b, out):
         return b * np.where(b == 0, 1.0, a) ** (b - 1.0)
     if isinstance(b, _NUMBER) and b == 0:
         return 0.0
+    if _data(b) == 0 and _data(a) == 0:   # nodes (gradients of gradients) at that same point
+        return 0.0
     return b * _pow(a, b - 1.0)
 
 
@@ -94,21 +96,29 @@ def _dpow_exponent(a, b, out):
     # though ln 0 does not exist; a negative base has no such derivative at all.
     if isinstance(a, np.ndarray):         # where a = 0, take ln 1 = 0 instead of ln 0
         return out * np.log(np.where(a == 0, 1.0, a))
-    if isinstance(a, _NUMBER) and a == 0:
+    if _data(a) == 0:                     # a number, or a node (gradients of gradients)
         return 0.0
     return out * log(a)
 
 
 def _sigmoid(a):
-    # 1 / (1 + e^-a) for a >= 0, e^a / (1 + e^a) for a < 0: no overflow, and no
-    # underflow to 0 for very negative a (0.5 + 0.5 tanh(a/2) gives 0 below -37)
+    # 1 / (1 + e^-a) never overflows written as 0.5 + 0.5 tanh(a/2), but for very
+    # negative a that loses every digit (exactly 0 below -37; float32: below -17):
+    # there e^a / (1 + e^a) is used, accurate to a few ulps.
     if isinstance(a, (float, int)):
         if a >= 0:
             return 1.0 / (1.0 + math.exp(-a))
         e = math.exp(a)
         return e / (1.0 + e)
     if isinstance(a, (np.ndarray, np.generic)):
-        return np.exp(-np.logaddexp(0, -a))
+        out = np.asarray(np.tanh(0.5 * a))   # (tanh is fast in numpy; exp on every entry is not)
+        out *= 0.5
+        out += 0.5
+        low = a < -4.0
+        if low.any():
+            e = np.exp(a[low])
+            out[low] = e / (1.0 + e)
+        return out
     return a.sigmoid()                    # Value, Dual, Tensor: build the op
 
 

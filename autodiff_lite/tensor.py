@@ -719,6 +719,8 @@ def linear(x, w, b=None):
     x = x if isinstance(x, Tensor) else Tensor(_constant(x, 'linear'))
     w = w if isinstance(w, Tensor) else Tensor(_constant(w, 'linear'))
     if b is None:
+        if w.data.ndim != 2:
+            raise ValueError(f'linear: w must have shape (nin, nout), got {w.data.shape}')
         return _matmul(x, w)
     b = b if isinstance(b, Tensor) else Tensor(_constant(b, 'linear'))
     xs, ws, bs = x.data.shape, w.data.shape, b.data.shape

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from .graph import Node, _GradMode, _Tracing, topo_sort
+from .graph import Node, _depends_on, _GradMode, _Tracing, topo_sort
 from .ops import OPS
 
 __all__ = ['Value']
@@ -32,7 +32,7 @@ def _as_number(x, what):
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         if isinstance(x, np.ndarray) and x.size == 1 and x.dtype.kind in 'fiu':
             return float(x.reshape(()))
-        if isinstance(x, Node):
+        if isinstance(x, Node) and not isinstance(x, Value):
             raise TypeError(f'{what}: a Value and a {type(x).__name__} do not mix; use '
                             f'Tensor(v.data) to turn a scalar Value into a tensor')
         fix = ('convert it first, e.g. float(s)' if isinstance(x, str)
@@ -52,7 +52,8 @@ def _traced_float_error(x):
         f'float() of {_describe(x)} while grad/jvp/jacobian/hessian is tracing f: the result would be a '
         f'plain number, and its derivative would be lost without a word. math.sin(x), math.exp(x) and '
         f'float(x) all do this: use the methods x.sin(), x.exp(), x.tanh() ... (or autodiff_lite.ops.sin, '
-        f'which takes numbers and nodes alike); comparisons such as x > 0 work as they are.')
+        f'which takes numbers and nodes alike); comparisons such as x > 0 work as they are. To read '
+        f'only the number (a check such as math.isfinite, a print), use x.data (a Dual: x.primal).')
 
 
 def _forward_error(row, inputs, err):
@@ -186,8 +187,8 @@ class Value(Node):
         return Value(self.data, label=self.label, requires_grad=False)
 
     def __float__(self):
-        if _Tracing.depth:
-            raise _traced_float_error(self)
+        if _Tracing.inputs and self.requires_grad and any(_depends_on(self, s) for s in _Tracing.inputs):
+            raise _traced_float_error(self)         # (a constant, or a Value f does not trace, loses nothing)
         return float(self.data)
 
     # ordering looks at data, so `if x > 0:` works in traced code; == stays identity
@@ -249,11 +250,16 @@ def backward(roots, seeds, create_graph=False):
 def _derivative_error(row, inputs, err):
     """A partial that cannot be evaluated (sqrt'(0), pow at 0 ...): name the op, its inputs and why."""
     args = ', '.join(_describe(x) for x in inputs)
-    why = row.domain or 'the derivative is not a finite real number there'
+    if isinstance(err, OverflowError):
+        why = 'it is too large for a float'
+    else:
+        why = row.domain or 'the derivative is not a finite real number there'
+    fix = 'Move the input away from that point'
+    if row.name == 'pow' and isinstance(inputs[1], Value) and not isinstance(err, OverflowError):
+        fix += ('; pass a fixed exponent as a plain number (x ** 2, not x ** Value(2)): '
+                'then no derivative in it is needed')
     return ValueError(f"the derivative of {row.name}({args}) is undefined or infinite: {why}. "
-                      f"Move the input away from that point; pass constants such as a fixed exponent "
-                      f"as plain numbers (x ** 2, not x ** Value(2)): they need no derivative. "
-                      f"[{type(err).__name__}: {err}]")
+                      f"{fix}. [{type(err).__name__}: {err}]")
 
 
 def _backward_numbers(order):
@@ -301,4 +307,8 @@ def _backward_graph(order):
         row = OPS[node._op]
         for i, p in enumerate(prev):
             if isinstance(p, Value) and p.requires_grad:
-                p.grad = p.grad + row.partial(i, prev, node) * g
+                try:
+                    partial = row.partial(i, prev, node)
+                except (ArithmeticError, ValueError) as err:
+                    raise _derivative_error(row, prev, err) from None
+                p.grad = p.grad + partial * g

@@ -139,7 +139,7 @@ def test_infinite_or_undefined_derivatives_raise_a_clear_error():
     a, b = Value(-2.0, label='a'), Value(2.0, label='b')
     y = a ** b                                   # forward is fine: (-2)^2 = 4
     assert y.data == 4.0
-    with pytest.raises(ValueError, match=r'pow\(a = -2, b = 2\).*plain numbers'):
+    with pytest.raises(ValueError, match=r'pow\(a = -2, b = 2\).*as a plain number'):
         y.backward()                             # d/db (-2)^b = (-2)^b ln(-2): none
     with pytest.raises(ValueError, match=r'derivative of sqrt\(0.0\)'):
         jvp(lambda x: x.sqrt(), [0.0], [1.0])
@@ -187,3 +187,38 @@ def test_hessian_and_jacobian_take_one_packed_vector_like_each_other():
     assert np.array_equal(hessian(lambda v: v[0] * v[1])(np.array([1.0, 2.0])), [[0.0, 1.0], [1.0, 0.0]])
     # a 0-d array is one number, not a packed vector
     assert np.array_equal(jacobian(lambda x: x * x)(np.array(3.0)), [[6.0]])
+
+
+def test_float_of_a_constant_or_of_a_value_f_does_not_trace_is_fine():
+    W = Value(3.0)                                # a Value from outside: grad does not trace it
+    assert grad(lambda x: x * float(W))(2.0) == 3.0
+    assert grad(lambda x: x * float(x.detach()))(2.0) == 2.0
+    assert grad(lambda x: x * float(Value(2.0, requires_grad=False)))(1.0) == 2.0
+    assert grad(lambda x: x * x if math.isfinite(x.data) else x)(2.0) == 4.0     # the message's advice
+    with pytest.raises(TypeError, match=r'use x.data'):
+        grad(lambda x: x * x if math.isfinite(x) else x)(2.0)
+    with pytest.raises(TypeError, match='derivative would be lost'):
+        grad(lambda x: math.sin(x * 2))(1.0)      # a node that depends on x, not x itself
+
+
+def test_second_derivatives_of_pow_at_base_zero_and_exponent_zero():
+    # d2/dx2 x^y = y(y-1)x^(y-2), d2/dxdy = x^(y-1)(1 + y ln x), d2/dy2 = x^y (ln x)^2
+    assert np.allclose(hessian(lambda x, y: x ** y)(2.0, 3.0),
+                       [[12.0, 4 * (1 + 3 * math.log(2))], [4 * (1 + 3 * math.log(2)), 8 * math.log(2) ** 2]])
+    assert np.allclose(hessian(lambda x, y: x ** y)(2.0, 0.0), [[0.0, 0.5], [0.5, math.log(2) ** 2]])
+    assert np.allclose(hessian(lambda x, y: x ** y)(0.0, 2.0), [[2.0, 0.0], [0.0, 0.0]])   # the limits
+    with pytest.raises(ValueError, match=r'derivative of sqrt\(x0 = 0\)'):
+        hessian(lambda x: x.sqrt())(0.0)          # named as sqrt, not as the div inside its partial
+
+
+def test_an_overflowing_derivative_says_so():
+    with pytest.raises(ValueError, match='too large for a float'):
+        (Value(1e-200) ** -1.0).backward()
+
+
+def test_gradcheck_of_a_constant_and_inside_no_grad():
+    from autodiff_lite import no_grad
+    assert gradcheck(lambda x: Value(2.0, requires_grad=False) * 3.0, 1.0).ok
+    with no_grad():
+        report = gradcheck(lambda x: x * x, 1.0)
+    assert report.ok and report.analytic == [2.0]

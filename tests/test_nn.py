@@ -233,3 +233,8 @@ def test_fit_rejects_a_batch_size_that_is_not_positive():
 def test_fit_mse_names_the_shapes_when_y_has_too_few_columns():
     with pytest.raises(ValueError, match=r"model gives \(4, 2\) outputs but y has shape \(4,\)"):
         fit(mlp([2, 3, 2]), np.ones((4, 2)), np.ones(4), loss='mse', epochs=1)
+
+
+def test_fit_mse_with_several_outputs_reports_no_accuracy():
+    history = fit(mlp([2, 4, 3]), np.ones((10, 2)), np.ones((10, 3)), loss='mse', epochs=1)
+    assert history[0]['accuracy'] is None and history[0]['loss'] > 0

@@ -596,8 +596,12 @@ def test_pow_gradients_at_base_zero_are_the_limits_not_nan():
     x = Tensor(np.float32([0.0, 2.0]), requires_grad=True)
     e = Tensor(np.float32([0.0, 3.0]), requires_grad=True)
     (x ** e).sum().backward()
-    assert x.grad.dtype == np.float32 and np.array_equal(x.grad, [0.0, 12.0])
-    assert e.grad.dtype == np.float32 and e.grad == pytest.approx([0.0, 8 * math.log(2)])
+    assert np.array_equal(x.grad, [0.0, 12.0]) and e.grad == pytest.approx([0.0, 8 * math.log(2)])
+    # the partials themselves keep float32 (backward would cast them back anyway)
+    a, b = np.float32([0.0, 2.0]), np.float32([0.0, 3.0])
+    out = a ** b
+    for partial in OPS['pow'].partials:
+        assert partial(a, b, out).dtype == np.float32
 
 
 def test_sigmoid_float32_does_not_underflow_to_zero():
@@ -638,3 +642,8 @@ def test_axis_must_be_an_int_or_a_tuple():
     with pytest.raises(TypeError, match=r'axis must be an int or a tuple of ints.*axis=\(0, 1\)'):
         t.sum(axis=[0, 1])
     assert t.sum(axis=np.int64(1)).shape == (2,)
+
+
+def test_linear_without_bias_still_needs_a_matrix():
+    with pytest.raises(ValueError, match=r'w must have shape \(nin, nout\), got \(3,\)'):
+        linear(Tensor(np.ones((2, 3))), Tensor(np.ones(3), requires_grad=True))

@@ -310,3 +310,8 @@ def test_value_and_tensor_do_not_mix_and_say_so():
     from autodiff_lite import Tensor
     with pytest.raises(TypeError, match='a Value and a Tensor do not mix.*Tensor\\(v.data\\)'):
         Value(1.0) + Tensor([1.0, 2.0])
+
+
+def test_value_of_a_value_keeps_the_plain_message():
+    with pytest.raises(TypeError, match=r'needs a real number, got Value'):
+        Value(Value(2.0))

@@ -725,6 +725,7 @@ def test_a_notebook_without_a_teachers_copy_gets_an_error_row_and_the_rest_is_gr
     assert '(01_chain_rule.ipynb, 02_computational_graphs.ipynb' in first['error']
     assert 'Did you mean 01_chain_rule.ipynb?' in first['error']
     assert second['error'] is None
+    assert first['solutions'] is None and second['solutions'].endswith(f'solutions/{NB}')
     assert [e['status'] for e in second['exercises']] == ['not solved yet'] * 5
     assert f'alice_{NB}  NOT GRADED' in out and "  error: " in out
     assert 'not solved yet  Exercise 1.1: write central_diff' in out
@@ -738,3 +739,19 @@ def test_cli_json_on_stdout_table_on_stderr(capsys):
     assert (doc['points'], doc['max_points']) == (0, 10)
     assert [e['status'] for e in doc['notebooks'][0]['exercises']] == ['not solved yet'] * 5
     assert 'total        0/10' in err and 'not solved yet  Exercise 1.1: write central_diff' in err
+
+
+def test_the_2_4_hidden_tests_want_the_missing_name_itself():
+    # the patterns the hidden tests of 2.4 use, read from the solutions notebook
+    import re
+    nb = nbformat.read(Path(__file__).parent.parent / 'solutions' / '02_computational_graphs.ipynb', as_version=4)
+    source = next(c.source for c in nb.cells if c.get('id') == 'ex2-4-tests')
+    found = re.findall(r're\.search\(r"(.*?)", str\(_err\)\)', source)
+    assert len(found) == 2
+    named_w, named_s = (re.compile(p) for p in found)
+    for message in ("name 'w' is not defined", 'input w is missing', "w's value is unknown"):
+        assert named_w.search(message), message
+    for message in ("'s' is used before it is computed", "s's value is not computed yet"):
+        assert named_s.search(message), message
+    for message in ('unknown input in this instruction', "it's missing", 'the inputs dict'):
+        assert not named_w.search(message) and not named_s.search(message), message

@@ -519,7 +519,7 @@ def _no_teacher_copy(path, solutions):
 
 def _error_report(path, solutions, message):
     """The report of a notebook that could not be graded at all: no exercises, the reason."""
-    return {'notebook': str(path), 'solutions': str(Path(solutions) / Path(path).name), 'error': message,
+    return {'notebook': str(path), 'solutions': None, 'error': message,      # (no teacher's copy to name)
             'exercises': [], 'points': 0, 'max_points': 0}
 
 

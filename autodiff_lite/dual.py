@@ -133,6 +133,6 @@ class Dual:
     def __ge__(self, other): return self.primal >= _split(other, '>=')[0]
 
     def __float__(self):
-        if _Tracing.depth and not (self.tangent.__class__ is float and self.tangent == 0.0):
+        if _Tracing.inputs and not (self.tangent.__class__ is float and self.tangent == 0.0):
             raise _traced_float_error(self)       # (a Dual with tangent 0 is a constant: nothing lost)
         return float(self.primal)

@@ -31,14 +31,12 @@ def _tracing(leaves=()):
     """While f runs on Values (`leaves`) or Duals: graphs are built even inside no_grad()
     (as torch.func.grad does), and float() of a node that carries a derivative raises
     instead of dropping it."""
-    _Tracing.depth += 1
     _Tracing.inputs.append(set(leaves))
     try:
         with enable_grad():
             yield
     finally:
         _Tracing.inputs.pop()
-        _Tracing.depth -= 1
 
 
 def _packed(args):

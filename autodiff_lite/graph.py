@@ -50,26 +50,12 @@ class _GradMode:
 
 
 class _Tracing:
-    """The grad / jvp / vjp / jacobian / hessian calls running f right now, and the
-    Values each one traces. While one runs, float() of a node that carries a
-    derivative (a Value that depends on a traced input, a Dual with a tangent)
-    raises: math.sin(x) would turn x into a plain number and lose the derivative
-    without a word."""
-    depth = 0
-    inputs = []          # one set of traced input Values per running reverse-mode call
-
-
-def _depends_on(node, inputs):
-    """True if `inputs` (a set of nodes) holds `node` or a node its graph reaches."""
-    seen, stack = set(), [node]
-    while stack:
-        n = stack.pop()
-        if n in inputs:
-            return True
-        if n not in seen:
-            seen.add(n)
-            stack.extend(p for p in n._prev if isinstance(p, Node))
-    return False
+    """The grad / jvp / vjp / jacobian / hessian calls running f right now: one set
+    per call of the Values it traces (empty for jvp, whose Duals carry tangents).
+    While one runs, float() of a node that carries a derivative (a Value that
+    depends on a traced input, a Dual with a tangent) raises: math.sin(x) would
+    turn x into a plain number and lose the derivative without a word."""
+    inputs = []
 
 
 def is_grad_enabled():

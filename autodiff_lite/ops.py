@@ -84,9 +84,10 @@ def _dpow_base(a, b, out):
     # (where a^(b-1) itself does not exist).
     if isinstance(b, np.ndarray):         # where b = 0, take a = 1: b a^(b-1) = 0 there
         return b * np.where(b == 0, 1.0, a) ** (b - 1.0)
-    if isinstance(b, _NUMBER) and b == 0:
-        return 0.0
-    if _data(b) == 0 and _data(a) == 0:   # nodes (gradients of gradients) at that same point
+    if isinstance(b, _NUMBER):
+        if b == 0:
+            return 0.0
+    elif _data(b) == 0 and _data(a) == 0:   # nodes (gradients of gradients) at that same point
         return 0.0
     return b * _pow(a, b - 1.0)
 
@@ -96,7 +97,7 @@ def _dpow_exponent(a, b, out):
     # though ln 0 does not exist; a negative base has no such derivative at all.
     if isinstance(a, np.ndarray):         # where a = 0, take ln 1 = 0 instead of ln 0
         return out * np.log(np.where(a == 0, 1.0, a))
-    if _data(a) == 0:                     # a number, or a node (gradients of gradients)
+    if (a if isinstance(a, _NUMBER) else _data(a)) == 0:   # a number, or a node (grad of grad)
         return 0.0
     return out * log(a)
 

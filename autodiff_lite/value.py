@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from .graph import Node, _depends_on, _GradMode, _Tracing, topo_sort
+from .graph import Node, _GradMode, _Tracing, topo_sort
 from .ops import OPS
 
 __all__ = ['Value']
@@ -187,8 +187,10 @@ class Value(Node):
         return Value(self.data, label=self.label, requires_grad=False)
 
     def __float__(self):
-        if _Tracing.inputs and self.requires_grad and any(_depends_on(self, s) for s in _Tracing.inputs):
-            raise _traced_float_error(self)         # (a constant, or a Value f does not trace, loses nothing)
+        if _Tracing.inputs and self.requires_grad:  # (a constant, or a Value f does not trace, loses nothing)
+            graph = topo_sort(self)
+            if any(not traced.isdisjoint(graph) for traced in _Tracing.inputs):
+                raise _traced_float_error(self)
         return float(self.data)
 
     # ordering looks at data, so `if x > 0:` works in traced code; == stays identity
@@ -266,7 +268,6 @@ def _backward_numbers(order):
     """The hot loop: plain floats, inputs unpacked by arity to keep it quick."""
     ops = OPS
     V = Value
-    node = None
     try:
         for node in reversed(order):
             prev = node._prev

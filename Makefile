@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 NB_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: grading-selftest lab test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser clean
+.PHONY: grading-selftest lab test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser clean export test-interop interop-venv
 
 # PyTorch is optional: the tests cross-check against it when installed. We take it only
 # from a local CPU wheel (never the registry's multi-GB CUDA build).
@@ -66,8 +66,27 @@ NB ?= exercises/*.ipynb
 grade: $(STAMP)
 	$(BIN)/python -m autodiff_lite.grading grade $(NB)
 
+# every lesson and solutions notebook, or only the one(s) given: make notebooks NB=solutions/01_chain_rule.ipynb
+NOTEBOOKS = $(if $(filter command line environment,$(origin NB)),$(NB),notebooks/*.ipynb solutions/*.ipynb)
 notebooks: $(STAMP)
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 notebooks/*.ipynb solutions/*.ipynb
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 $(NOTEBOOKS)
+
+# the exercises for a teacher's pipeline (docs/exports.md), into the ignored export/
+export: $(STAMP)
+	$(BIN)/python -m autodiff_lite.grading export --to nbgrader export/nbgrader
+	$(BIN)/python -m autodiff_lite.grading export --to otter export/otter
+
+# nbgrader and Otter-Grader in a venv of their own (requirements-interop.txt); the interop
+# tests (part of `make test`'s unit run) make it themselves, or skip when it cannot be made
+INTEROP := .venv-interop
+$(INTEROP)/.installed: requirements-interop.txt
+	test -x $(INTEROP)/bin/python || $(PY) -m venv $(INTEROP)
+	$(INTEROP)/bin/python -m pip install -q -r requirements-interop.txt
+	sha256sum requirements-interop.txt | cut -d' ' -f1 > $@
+interop-venv: $(INTEROP)/.installed
+
+test-interop: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_export.py tests/test_export_interop.py tests/test_new_exercise.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
@@ -77,4 +96,4 @@ test-browser: $(STAMP)
 	else echo "test-browser: no browser check yet"; fi
 
 clean:
-	rm -rf $(VENV) .browser-check .bench-out
+	rm -rf $(VENV) $(INTEROP) .browser-check .bench-out export

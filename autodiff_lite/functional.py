@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from .dual import Dual
-from .graph import _Tracing, enable_grad
+from .graph import Tracing, enable_grad
 from .value import Value, backward
 
 __all__ = ['grad', 'value_and_grad', 'jvp', 'vjp', 'jacobian', 'hessian']
@@ -31,12 +31,12 @@ def _tracing(leaves=()):
     """While f runs on Values (`leaves`) or Duals: graphs are built even inside no_grad()
     (as torch.func.grad does), and float() of a node that carries a derivative raises
     instead of dropping it."""
-    _Tracing.inputs.append(set(leaves))
+    Tracing.inputs.append(set(leaves))
     try:
         with enable_grad():
             yield
     finally:
-        _Tracing.inputs.pop()
+        Tracing.inputs.pop()
 
 
 def _packed(args):

@@ -79,6 +79,10 @@ class Dual(Operators):
             raise ValueError(f'dot needs two sequences of the same length, got {len(w)} and {len(x)}')
         return Dual._apply('dot', *w, *x) if w else Dual(0.0)
 
+    def detach(self):
+        """The same primal with tangent 0: derivatives stop here (as Value.detach)."""
+        return Dual(self.primal, 0.0)
+
     def __float__(self):
         if Tracing.inputs and not _is_zero(self.tangent):
             raise errors.traced_float_error(self)       # (a Dual with tangent 0 is a constant: nothing lost)

@@ -111,16 +111,30 @@ def plain(x):
 # --- forward functions: floats through math (which raises on a domain error), arrays through numpy
 def _elementwise(math_fn, np_fn):
     def forward(x):
-        return math_fn(x) if isinstance(x, (float, int)) else np_fn(x)
+        if isinstance(x, (float, int)):
+            try:
+                return math_fn(x)
+            except OverflowError:             # e^1000: inf, as numpy, PyTorch and x * x give
+                return _overflowed(np_fn, x)
+        return np_fn(x)
     forward.__name__ = np_fn.__name__
     return forward
+
+
+def _overflowed(np_fn, *xs):
+    """The float numpy gives where math overflows: ±inf (the sign numpy works out)."""
+    with np.errstate(over='ignore'):
+        return float(np_fn(*(np.float64(x) for x in xs)))
 
 
 def _pow(a, b):
     # math.pow raises on a negative base with a fractional exponent, where
     # a ** b would quietly return a complex number.
     if isinstance(a, (float, int)) and isinstance(b, (float, int)):
-        return math.pow(a, b)
+        try:
+            return math.pow(a, b)
+        except OverflowError:                 # 1e200 ** 2: inf, not a domain error
+            return _overflowed(np.power, a, b)
     return a ** b
 
 
@@ -197,6 +211,9 @@ def _dpow_exponent(a, b, out):
     # though ln 0 does not exist; a negative base has no such derivative at all.
     if isinstance(a, np.ndarray):         # where a = 0, take ln 1 = 0 instead of ln 0
         return out * np.log(np.where(a == 0, 1.0, a))
+    if isinstance(out, np.ndarray):       # (-2) ** x for a Tensor x: nan, as PyTorch gives
+        with np.errstate(invalid='ignore'):
+            return out * np.log(np.where(a == 0, 1.0, a))
     if (a if isinstance(a, _NUMBER) else plain(a)) == 0:   # a number, or a node (grad of grad)
         return 0.0
     return out * log(a)
@@ -275,7 +292,13 @@ class Operators:
     def cos(self): return self._apply('cos', self)
     def abs(self): return self._apply('abs', self)
 
-    # comparisons look at the numbers, so `if x > 0:` works in traced code
+    # comparisons and truth look at the numbers, so `if x > 0:`, `if x == 1.0:` and `if x:`
+    # in traced code mean what they say (bool as PyTorch's for a one-element tensor). Nodes
+    # stay usable in sets and dicts by identity: the engine's bookkeeping relies on that.
+    __hash__ = object.__hash__
+    def __eq__(self, other): return plain(self) == plain(other)
+    def __ne__(self, other): return plain(self) != plain(other)
+    def __bool__(self): return bool(plain(self))
     def __lt__(self, other): return plain(self) < plain(other)
     def __le__(self, other): return plain(self) <= plain(other)
     def __gt__(self, other): return plain(self) > plain(other)

@@ -136,6 +136,9 @@ class Tensor(Node):
     __slots__ = ('data', 'grad', 'label', 'requires_grad', '_op', '_prev', '_saved', '_ctx')
     __array_ufunc__ = None      # so ndarray + Tensor calls Tensor.__radd__
     _rank = 3                   # a Tensor never takes a Value or Dual in (errors.mix_error)
+    # `==` stays identity for tensors (an elementwise == would make `t in list` ambiguous):
+    # compare entries with t.data == u.data
+    __eq__, __ne__, __hash__ = object.__eq__, object.__ne__, object.__hash__
 
     def __init__(self, data, requires_grad=False, dtype=None, label=''):
         arr = _as_array(data, dtype)
@@ -393,18 +396,21 @@ def _walk(order):
 
 # --- functions with checks and clear errors ----------------------------------------
 def _check_axis(axis, t, name):
+    """axis as numpy takes it; a 0-d tensor accepts -1 and 0 as PyTorch does (its one entry)."""
     if axis is None:
         return None
     axes = axis if isinstance(axis, tuple) else (axis,)
+    n = max(t.ndim, 1)
     for a in axes:
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
             raise TypeError(f'{name}: axis must be an int or a tuple of ints, got {axis!r} '
                             f'({type(axis).__name__})' + (f': write axis={tuple(axis)}'
                                                           if isinstance(axis, list) else ''))
-        if not -t.ndim <= a < max(t.ndim, 1) or (t.ndim == 0):
+        if not -n <= a < n:
             raise ValueError(f'{name}: axis {a} is out of range for a tensor of shape {t.shape} '
-                             f'({t.ndim} axes: use 0..{t.ndim - 1} or negative from the end)')
-    return axis
+                             f'({t.ndim} axes: use {"-1 or 0" if t.ndim == 0 else f"0..{t.ndim - 1}"} '
+                             f'or negative from the end)')
+    return None if t.ndim == 0 else axis
 
 
 def _matmul(a, b):

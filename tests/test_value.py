@@ -193,7 +193,6 @@ def test_nodes_are_small_and_make_no_reference_cycles():
     (lambda: Value(-8.0) ** Value(0.5), ValueError, r'negative base needs an integer exponent'),
     (lambda: Value(1.0, label='num') / Value(0.0, label='den'), ValueError, r"div\(num = 1, den = 0\).*divisor"),
     (lambda: Value(1.0).backward('a'), TypeError, r"backward\(grad=...\) needs a real number, got 'a'"),
-    (lambda: Value(1000.0).exp(), ValueError, r'exp\(.*not a finite'),
 ])
 def test_bad_input_gets_a_clear_error(make, exc, pattern):
     with pytest.raises(exc, match=pattern):

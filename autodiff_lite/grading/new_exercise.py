@@ -64,10 +64,10 @@ def _cell(kind, source, cid, **meta):
     return cell
 
 
-def _template(number, points, title, needs_import):
+def _template(number, points, title, imported):
+    """The three cells, in the test-cell format of docs/grading.md (probes, misconceptions)."""
     n, k = number.split('.')
-    name = f'answer_{n}_{k}'
-    cid = f'ex{n}-{k}'
+    name, probe_name, cid = f'answer_{n}_{k}', f'probe_{n}_{k}', f'ex{n}-{k}'
     unit = 'point' if points == 1 else 'points'
     task = (f'## Exercise {number}: {title} ({points:g} {unit})\n\n'
             'TODO: the task, in a few sentences: what to write, which names to set.\n\n'
@@ -77,12 +77,18 @@ def _template(number, points, title, needs_import):
               f'{name} = 42\n'
               '### END SOLUTION\n'
               f'{name}')
-    imports = 'from autodiff_lite.grading import check_close\n\n' if needs_import else ''
+    missing = [n for n in ('check_close', 'misconception', 'probe') if n not in imported]
+    imports = f'from autodiff_lite.grading import {", ".join(missing)}\n\n\n' if missing else ''
     tests = (f'{imports}'
-             f"check_close({name}, 42, name='{name}', hint='TODO: the likely misconception',\n"
-             "            mistakes={-42: 'TODO: what this wrong value tells about the student'})\n"
+             '@probe                  # every use of the student\'s names goes through a probe\n'
+             f'def {probe_name}():\n'
+             f'    return {name}\n'
+             '\n\n'
+             f"check_close({probe_name}(), 42, name='{name}',\n"
+             f"            mistakes={{-42: misconception('todo-{n}-{k}', 'TODO: what this wrong value "
+             "tells about the student')})\n"
              '### BEGIN HIDDEN TESTS\n'
-             f"check_close({name}, 42, name='{name}', hint='TODO: what the hidden check catches')\n"
+             f"check_close({probe_name}(), 42, name='{name}', hint='TODO: a hint that gives no number away')\n"
              '### END HIDDEN TESTS')
     return [_cell('markdown', task, f'{cid}-task'),
             _cell('code', answer, cid, tags=['answer']),
@@ -117,8 +123,9 @@ def new_exercise(path, number, points, title='TITLE'):
                           f'({m[1]}.{last}): the next free number is {m[1]}.{last + 1}')
     number = f'{int(m[1])}.{int(m[2])}'
     code = '\n'.join(c.source for c in nb.cells if c.cell_type == 'code')
-    needs_import = not re.search(r'^\s*from autodiff_lite\.grading import[^\n]*\bcheck_close\b', code, re.M)
-    cells = _template(number, points, str(title).strip(), needs_import)
+    imported = {name.strip() for line in re.findall(r'^\s*from autodiff_lite\.grading import ([^\n(]*)$',
+                                                    code, re.M) for name in line.split(',')}
+    cells = _template(number, points, str(title).strip(), imported)
     if exercises:
         at = max(i for i, c in enumerate(nb.cells) if c.get('id') == exercises[-1].tests_id) + 1
     else:

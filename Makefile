@@ -86,9 +86,11 @@ grade: $(STAMP)
 	$(BIN)/python -m autodiff_lite.grading grade $$nbs
 
 # every lesson and solutions notebook, or only the one(s) given: make notebooks NB=solutions/01_chain_rule.ipynb
+# (no per-cell timing metadata: a re-run's diff is its real changes)
 NOTEBOOKS = $(or $(NB),notebooks/*.ipynb solutions/*.ipynb)
 notebooks: $(STAMP)
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 $(NOTEBOOKS)
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 \
+	  --ExecutePreprocessor.record_timing=False $(NOTEBOOKS)
 
 # the exercises for a teacher's pipeline (docs/exports.md), into the ignored export/
 export: $(STAMP)

@@ -29,7 +29,7 @@ from autodiff_lite.grading.build import read_exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / 'solutions'
-VENV = ROOT / '.venv-interop'
+VENV = Path(os.environ.get('INTEROP_VENV') or ROOT / '.venv-interop')      # INTEROP_VENV: elsewhere
 REQUIREMENTS = ROOT / 'requirements-interop.txt'
 STAMP = VENV / '.installed'
 PY = VENV / 'bin' / 'python'

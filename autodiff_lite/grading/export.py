@@ -27,6 +27,7 @@ Both folders also get `autodiff_lite-<version>-py3-none-any.whl`, written here
 byte for byte the same on every run (fixed timestamps, sorted entries), so an
 export is deterministic: exporting twice gives identical files.
 """
+import ast
 import base64
 import hashlib
 import json
@@ -258,7 +259,6 @@ def _py_string(text):
     if body.endswith("'"):
         body = body[:-1] + "\\'"
     literal = f"'''\\\n{body}\n'''"
-    import ast
     assert ast.literal_eval(literal) == text + '\n', 'string literal does not round-trip'
     return literal
 

@@ -212,3 +212,9 @@ def test_an_edited_nbgrader_config_is_kept(tmp_path):
     config.write_text('c = get_config()\nc.CourseDirectory.course_id = "mine"\n')
     export('nbgrader', tmp_path, SOLUTIONS)
     assert 'mine' in config.read_text()
+
+
+@pytest.mark.parametrize('text', ["a = '''x'''", 'b = "\\n"', "c = 'end'", 'd = r"\\d+"  # ', "''''''", 'é ²'])
+def test_any_test_source_survives_the_otter_test_case(text):
+    from autodiff_lite.grading.export import _py_string
+    assert ast.literal_eval(_py_string(text)) == text + '\n'

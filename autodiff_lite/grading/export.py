@@ -255,9 +255,8 @@ def export_nbgrader(solutions, out):
 # --- Otter-Assign ------------------------------------------------------------------------
 def _py_string(text):
     """A triple-quoted Python literal for `text` (checked to read back the same)."""
+    # the closing quotes stand on a line of their own: only a run of three inside needs escaping
     body = text.replace('\\', '\\\\').replace("'''", "\\'\\'\\'")
-    if body.endswith("'"):
-        body = body[:-1] + "\\'"
     literal = f"'''\\\n{body}\n'''"
     assert ast.literal_eval(literal) == text + '\n', 'string literal does not round-trip'
     return literal

@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 NB_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: grading-selftest lab fresh test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser clean
+.PHONY: grading-selftest lab fresh test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser test-journey clean
 
 # PyTorch is optional: the tests cross-check against it when installed. We take it only
 # from a local CPU wheel (never the registry's multi-GB CUDA build).
@@ -91,9 +91,13 @@ notebooks: $(STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
 
+# every lesson run in real JupyterLab, then the student's journey from make lab to make grade
 test-browser: $(DEV_STAMP)
-	@if [ -f tests/browser_check.py ]; then $(BIN)/python tests/browser_check.py; \
-	else echo "test-browser: no browser check yet"; fi
+	$(BIN)/python tests/browser_check.py
+	$(MAKE) --no-print-directory test-journey
+
+test-journey: $(DEV_STAMP)
+	$(BIN)/python tests/journey_check.py
 
 clean:
 	rm -rf $(VENV) .browser-check .bench-out

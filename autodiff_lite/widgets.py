@@ -20,6 +20,7 @@ import numpy as np
 
 from .course import best_time
 from .functional import jacobian
+from .gradcheck import central_difference
 from .ops import tanh
 from .value import Value
 from .viz import INSTALL_HINT, backward_steps, draw_graph
@@ -194,7 +195,7 @@ def _differences(f, x0, h, dtype):
     fx = lambda v: dtype(f(v))
     try:
         forward = (fx(x + h) - fx(x)) / h
-        central = (fx(x + h) - fx(x - h)) / (dtype(2) * h)
+        central = central_difference(fx, [x], 0, h)
     except (ArithmeticError, ValueError):
         return math.nan, math.nan
     return float(forward), float(central)
@@ -488,9 +489,9 @@ def _seed_of(order, seed):
 def forward_steps(root, seed):
     """The states of a forward-mode pass over the graph of `root` (a scalar Value), seeded with
     `seed` ({'x': 1.0, 'y': 0.0}: the tangent of each input; unnamed inputs get 0)."""
-    from .graph import Node, topo_sort
-    from .ops import OPS
-    from .viz import _as_float
+    from .graph import topo_sort
+    from .ops import plain
+    from .value import contributions
     if not isinstance(root, Value) or isinstance(getattr(root, 'data', None), np.ndarray):
         raise TypeError(f'forward_steps needs a scalar Value (the result of a computation), '
                         f'got {type(root).__name__}')
@@ -498,20 +499,15 @@ def forward_steps(root, seed):
     seeds = _seed_of(order, seed)
     tangent, steps = {}, []
     for k, node in enumerate(order):
-        primal = float(_as_float(node.data))
+        primal = float(plain(node.data))
         terms = []
         if not node._prev:
             t = seeds[node]
         else:
-            row = OPS[node._op]
-            inputs = [_as_float(p) for p in node._prev]
-            partials = row.partials[0](inputs, primal) if row.variadic else None
             t = 0.0
-            for i, p in enumerate(node._prev):
-                if not isinstance(p, Node):
-                    continue                                  # a constant: tangent 0
-                local = partials[i] if row.variadic else row.partials[i](*inputs, primal)
-                local = float(_as_float(local))
+            # the partials Value.backward uses (times 1): a constant input has tangent 0
+            for p, local in contributions(node, 1.0):
+                local = float(plain(local))
                 terms.append((p, local, tangent[p]))
                 t += local * tangent[p]
         tangent[node] = t

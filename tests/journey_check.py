@@ -215,11 +215,11 @@ class Student:
         self.shot('failed')
         raise JourneyError(f'waited {timeout} s for {what}; current: {self.page.evaluate(CURRENT)}')
 
-    def open_in_file_browser(self, name):
+    def in_file_browser(self, name):
         item = self.page.locator('.jp-DirListing-item', has=self.page.locator(
             '.jp-DirListing-itemText', has_text=re.compile(f'^{re.escape(name)}$')))
-        self.wait(f'{name!r} in the file browser', lambda: item.count() > 0)
-        item.first.dblclick()
+        self.wait(f'{name!r} in the file browser', lambda: item.count() > 0 and item.first.is_visible())
+        return item.first
 
     def notebook_ready(self, path, kernel=True):
         def ready():
@@ -277,9 +277,14 @@ def error_text(info):
 def journey(page, base, token, course, shots):
     me = Student(page, shots)
     page.goto(f'{base}/lab?token={token}&reset', wait_until='domcontentloaded')
-    me.open_in_file_browser('notebooks')
+    me.wait('JupyterLab to finish loading', lambda: page.evaluate(
+        "() => !!window.jupyterapp && !document.querySelector('#jupyterlab-splash')"))
+    folder = me.in_file_browser('notebooks')
+    for name in ('exercises', 'work'):              # the root, as make lab serves it
+        me.in_file_browser(name)
     me.shot('file-browser-at-the-root')
-    me.open_in_file_browser(Path(LESSON).name)
+    folder.dblclick()
+    me.in_file_browser(Path(LESSON).name).dblclick()
     me.notebook_ready(LESSON, kernel=False)          # read, not run: its kernel may start meanwhile
     me.shot('lesson-01-open')
 

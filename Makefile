@@ -37,6 +37,7 @@ lab: $(STAMP)
 test: $(STAMP) $(TORCH_STAMP)
 	$(BIN)/python -m pytest -q tests
 	$(MAKE) --no-print-directory notebooks-test solutions-test exercises-check grading-selftest test-browser
+	$(MAKE) --no-print-directory test-hub
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
@@ -75,6 +76,11 @@ bench: $(STAMP)
 test-browser: $(STAMP)
 	@if [ -f tests/browser_check.py ]; then $(BIN)/python tests/browser_check.py; \
 	else echo "test-browser: no browser check yet"; fi
+
+# a class on a real JupyterHub + proxy: installs them into .hub/ (never .venv), then tests/hub
+.PHONY: test-hub
+test-hub: $(STAMP)
+	AUTODIFF_LITE_HUB_TEST=1 $(BIN)/python -m pytest -q -s tests/hub
 
 clean:
 	rm -rf $(VENV) .browser-check .bench-out

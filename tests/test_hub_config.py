@@ -29,10 +29,12 @@ def _names(lines):
 
 def test_binder_requirements_hold_what_the_package_needs():
     pyproject = tomllib.loads((ROOT / 'pyproject.toml').read_text())
-    needed = _names(pyproject['project']['dependencies']) | {'jupyterlab', 'ipykernel', 'nbformat', 'nbclient'}
+    student = _names((ROOT / 'requirements.txt').read_text().splitlines())    # what `make lab` installs
+    needed = _names(pyproject['project']['dependencies']) | student | {'jupyterlab', 'ipykernel'}
     lines = (BINDER / 'requirements.txt').read_text().splitlines()
     missing = needed - _names(lines)
-    assert not missing, f'binder/requirements.txt lacks {sorted(missing)} (pyproject.toml needs them)'
+    assert not missing, (f'binder/requirements.txt lacks {sorted(missing)} (pyproject.toml or requirements.txt '
+                         'needs them): add them there too')
     # no local references (-r, -e ., paths): repo2docker can then install them before
     # copying the repository, and cache that layer across course edits
     local = [l for l in lines if l.strip().startswith(('-', '.', '/'))]
@@ -123,3 +125,13 @@ def test_an_unwritable_home_is_named_with_the_fix(tmp_path):
     blocker.write_text('a file where the course should go')
     r = run_start(tmp_path, 'true')
     assert r.returncode == 1 and f'cannot write to {blocker}' in r.stderr and 'AUTODIFF_LITE_HOME' in r.stderr
+
+
+@needs_workcopy
+def test_the_python_beside_the_server_command_is_used(tmp_path):
+    # PATH has no python with the course; the command's own folder does (as in TLJH's /opt/tljh/user/bin)
+    server = Path(sys.executable).parent / 'python3'
+    r = run_start(tmp_path, str(server), '-c', 'print("server started")', env={'PATH': '/nowhere:/usr/bin:/bin'})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == 'server started'
+    assert (tmp_path / 'autodiff-lite' / 'work' / '01_chain_rule.ipynb').is_file()

@@ -33,8 +33,13 @@ import hubkit  # noqa: E402
 LESSON = 'autodiff-lite/notebooks/02_computational_graphs.ipynb'
 
 
+def server_of(student):
+    return hubkit.student_servers(student.hub).get(student.name)
+
+
 def run_lesson(student, t0, marks, to_end=True):
-    """Open lesson 02 on a new kernel and run it; marks get the time of each milestone."""
+    """Open lesson 02 on a new kernel and run it; marks get the time of each milestone,
+    and the CPU seconds the student's server and kernel have used by the first graph."""
     lesson = student.get_notebook(LESSON)
     kernel = student.kernel(LESSON)
     marks['kernel ready'] = time.monotonic() - t0
@@ -43,6 +48,8 @@ def run_lesson(student, t0, marks, to_end=True):
             outputs = kernel.execute(cell['source'], allow_error=hubkit.expects_error(cell))
             if 'first graph' not in marks and any('image/svg+xml' in o.get('data', {}) for o in outputs):
                 marks['first graph'] = time.monotonic() - t0
+                server = server_of(student)
+                marks['cpu to first graph'] = hubkit.cpu_of(server) - marks.get('cpu before', 0)
                 if not to_end:
                     break
         marks['lesson done'] = time.monotonic() - t0
@@ -59,12 +66,13 @@ def cold(hub, name, barrier, kernels):
     t0 = time.monotonic()
     student.login()
     marks['server ready'] = time.monotonic() - t0
+    marks['cpu to server ready'] = hubkit.cpu_of(server_of(student))
     kernels[name] = run_lesson(student, t0, marks)
     return student, marks
 
 
 def warm(student, barrier):
-    marks = {}
+    marks = {'cpu before': hubkit.cpu_of(server_of(student))}
     barrier.wait()
     t0 = time.monotonic()
     kernel = run_lesson(student, t0, marks, to_end=False)
@@ -91,7 +99,8 @@ def main(argv=None):
     except hubkit.Unavailable as why:
         print(f'hub bench: cannot run: {why}', file=sys.stderr)
         return 1
-    result = {'students': args.students}
+    import os
+    result = {'students': args.students, 'cores': os.cpu_count(), 'load before': os.getloadavg()}
     with hubkit.Hub() as hub:
         # 1. alone
         kernels = {}
@@ -112,8 +121,14 @@ def main(argv=None):
 
         # memory, every server with its kernel alive after the lesson
         servers = hubkit.student_servers(hub)
-        mem = {user: hubkit.memory_of(proc) for user, proc in servers.items() if user in students}
-        result['memory_mb'] = {u: {'pss': p / 2**20, 'rss': r / 2**20} for u, (r, p) in mem.items()}
+        result['memory_mb'] = {}
+        for user, proc in servers.items():
+            if user in students:
+                rss, pss = hubkit.memory_of(proc)
+                server_pss = proc.memory_full_info().pss
+                result['memory_mb'][user] = {'pss': pss / 2**20, 'rss': rss / 2**20,
+                                             'server pss': server_pss / 2**20,
+                                             'kernel pss': (pss - server_pss) / 2**20}
         import psutil
         hub_proc = psutil.Process(hub.proc.pid)
         others = [p for p in hub.processes() if p.pid == hub.proc.pid or 'configurable-http-proxy' in ' '.join(p.cmdline())]
@@ -128,23 +143,35 @@ def main(argv=None):
             warm_rows = list(pool.map(lambda n: dict(warm(students[n], barrier), name=n), names))
         result['warm'] = warm_rows
 
+    result['load after'] = os.getloadavg()
     n = args.students
     pss = [m['pss'] for m in result['memory_mb'].values()]
     rss = [m['rss'] for m in result['memory_mb'].values()]
-    print(f'\n{n} students at once on this machine (2 cores):')
+    print(f"\n{n} students at once on this machine ({result['cores']} cores; load average before "
+          f"{result['load before'][0]:.1f}, after {result['load after'][0]:.1f}: other programs share it):")
     print(f"  alone, login to first graph:           {solo['first graph']:.1f} s "
           f"(server {solo['server ready']:.1f} s, kernel {solo['kernel ready']:.1f} s)")
     for key in ('server ready', 'kernel ready', 'first graph', 'lesson done'):
         print(f'  cold, login to {key + ":":<24}{fmt(summary(cold_rows, key))}')
     for key in ('kernel ready', 'first graph'):
         print(f'  warm, open lesson to {key + ":":<17}{fmt(summary(warm_rows, key))}')
+    for name, rows in (('cold', cold_rows), ('warm', warm_rows)):
+        print(f"  {name}, CPU seconds per student to first graph (server + kernel): "
+              f"{fmt(summary(rows, 'cpu to first graph')).replace(' s', '')}")
+    print(f"  cold, CPU seconds per student to server ready: {fmt(summary(cold_rows, 'cpu to server ready')).replace(' s', '')}")
+    print(f"  alone, CPU seconds to first graph: {solo['cpu to first graph']:.1f} "
+          f"(to server ready {solo['cpu to server ready']:.1f})")
     print(f'  memory per student (server + kernel): PSS median {statistics.median(pss):.0f} MB '
           f'(max {max(pss):.0f}), RSS median {statistics.median(rss):.0f} MB')
+    mm = result['memory_mb'].values()
+    print(f"    of which the server {statistics.median(m['server pss'] for m in mm):.0f} MB, "
+          f"the kernel (lesson 02 run) {statistics.median(m['kernel pss'] for m in mm):.0f} MB")
     print(f"  hub + proxy: PSS {result['hub_and_proxy_pss_mb']:.0f} MB")
     print('  per student, cold (s):')
     for row in sorted(cold_rows, key=lambda r: r['first graph']):
         print(f"    {row['name']}: server {row['server ready']:5.1f}  kernel {row['kernel ready']:5.1f}  "
               f"first graph {row['first graph']:5.1f}  lesson done {row['lesson done']:5.1f}  "
+              f"CPU {row['cpu to first graph']:4.1f} s  "
               f"PSS {result['memory_mb'][row['name']]['pss']:4.0f} MB")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -82,8 +82,11 @@ def ensure_components(log=print):
         _run(pip + ['-r', str(ROOT / 'requirements-hub.txt'), '-r', str(ROOT / 'binder/requirements.txt')],
              'pip install of jupyterhub and binder/requirements.txt', 'PyPI must be reachable')
         # binder/postBuild as repo2docker runs it: repository root, the environment's tools first on PATH
+        build_home = HUB_DIR / 'build-home'         # what postBuild leaves in $HOME stays in .hub/
+        build_home.mkdir(parents=True, exist_ok=True)
         _run(['bash', str(ROOT / 'binder/postBuild')], 'binder/postBuild', 'see its output above',
-             cwd=ROOT, env={**os.environ, 'PATH': f'{VENV / "bin"}:{os.environ["PATH"]}'})
+             cwd=ROOT, env={**os.environ, 'HOME': str(build_home),
+                            'PATH': f'{VENV / "bin"}:{os.environ["PATH"]}'})
         if not shutil.which('npm'):
             raise Unavailable('npm not found: configurable-http-proxy is an npm package; '
                               'install Node.js 20 and npm (apt-get install nodejs npm)')
@@ -411,6 +414,21 @@ def memory_of(process):
         except psutil.NoSuchProcess:
             pass
     return rss, pss
+
+
+def cpu_of(process):
+    """CPU seconds (user + system) of a process, its live children, and the children it has
+    waited for (for a server started through binder/start: the hook's own python and tar)."""
+    import psutil
+    t = process.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for p in process.children(recursive=True):
+        try:
+            c = p.cpu_times()
+            total += c.user + c.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def student_servers(hub):

@@ -135,3 +135,15 @@ def test_the_python_beside_the_server_command_is_used(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == 'server started'
     assert (tmp_path / 'autodiff-lite' / 'work' / '01_chain_rule.ipynb').is_file()
+
+
+@needs_workcopy
+def test_a_graded_class_gets_no_solutions(tmp_path):
+    r = run_start(tmp_path, 'true', env={'AUTODIFF_LITE_SOLUTIONS': 'omit'})
+    assert r.returncode == 0, r.stderr
+    course = tmp_path / 'autodiff-lite'
+    assert (course / 'work' / '01_chain_rule.ipynb').is_file() and (course / 'exercises').is_dir()
+    assert not (course / 'solutions').exists()
+    (tmp_path / 'other').mkdir()
+    r = run_start(tmp_path / 'other', 'true', env={'AUTODIFF_LITE_SOLUTIONS': 'no'})
+    assert r.returncode == 1 and 'AUTODIFF_LITE_SOLUTIONS=no is neither copy nor omit' in r.stderr

@@ -54,22 +54,52 @@ def _digest():
     return h.hexdigest()
 
 
-def _run(cmd, what, fix, **kw):
+def _run(cmd, what, fix, reachable=None, **kw):
+    """Run an install step. When it fails: Unavailable (the test skips) if the registry is
+    out of reach (`reachable()` says no), else a RuntimeError (the test fails): with the
+    registry there, a failed install is the configuration's fault."""
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
     except OSError as err:
         raise Unavailable(f'{what}: {err}; {fix}') from None
     if proc.returncode:
         tail = [line for line in (proc.stderr + proc.stdout).splitlines() if 'is ignored' not in line][-6:]
-        raise Unavailable(f'{what} failed (exit {proc.returncode}): ' + ' | '.join(tail) + f'; {fix}')
+        message = f'{what} failed (exit {proc.returncode}): ' + ' | '.join(tail)
+        if reachable is not None and not reachable():
+            raise Unavailable(f'{message}; {fix}')
+        raise RuntimeError(message)
     return proc
+
+
+def _pypi_reachable():
+    return subprocess.run([str(PYTHON), '-m', 'pip', 'index', 'versions', 'pip'],
+                          capture_output=True, timeout=120).returncode == 0
+
+
+def _npm_reachable():
+    return subprocess.run(['npm', 'view', 'configurable-http-proxy', 'version'],
+                          capture_output=True, timeout=120).returncode == 0
+
+
+def _ensure_npm(log):
+    """CI's fresh machine may lack Node: as root with apt (and CI=true), install it."""
+    if shutil.which('npm'):
+        return
+    if os.environ.get('CI') == 'true' and os.getuid() == 0 and shutil.which('apt-get'):
+        log('hub test: no npm; installing Debian\'s nodejs and npm')
+        subprocess.run('apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm',
+                       shell=True, capture_output=True)
+    if not shutil.which('npm'):
+        raise Unavailable('npm not found: configurable-http-proxy is an npm package; '
+                          'install Node.js and npm (apt-get install nodejs npm)')
 
 
 def ensure_components(log=print):
     """Install JupyterHub, the course (as binder/ says) and the proxy into .hub/ once.
 
     Re-installs when binder/ or requirements-hub.txt change. Raises Unavailable
-    with the reason when a registry or a tool is out of reach.
+    with the reason when a registry or a tool is out of reach, RuntimeError when
+    an install fails with the registry there (binder/ is wrong).
     """
     digest = _digest()
     if not (STAMP.is_file() and STAMP.read_text() == digest and CHP.exists()):
@@ -77,24 +107,22 @@ def ensure_components(log=print):
         log('hub test: installing JupyterHub and the course into .hub/venv, the proxy into .hub/node_modules')
         if not PYTHON.exists():
             _run([sys.executable, '-m', 'venv', str(VENV)], 'creating .hub/venv',
-                 'install python3-venv (apt-get install python3-venv)')
+                 'install python3-venv (apt-get install python3-venv)', reachable=lambda: False)
         pip = [str(PYTHON), '-m', 'pip', 'install', '-q', '--disable-pip-version-check']
         _run(pip + ['-r', str(ROOT / 'requirements-hub.txt'), '-r', str(ROOT / 'binder/requirements.txt')],
-             'pip install of jupyterhub and binder/requirements.txt', 'PyPI must be reachable')
+             'pip install -r requirements-hub.txt -r binder/requirements.txt', 'PyPI must be reachable',
+             reachable=_pypi_reachable)
         # binder/postBuild as repo2docker runs it: repository root, the environment's tools first on PATH
         build_home = HUB_DIR / 'build-home'         # what postBuild leaves in $HOME stays in .hub/
         build_home.mkdir(parents=True, exist_ok=True)
-        _run(['bash', str(ROOT / 'binder/postBuild')], 'binder/postBuild', 'see its output above',
-             cwd=ROOT, env={**os.environ, 'HOME': str(build_home),
-                            'PATH': f'{VENV / "bin"}:{os.environ["PATH"]}'})
-        if not shutil.which('npm'):
-            raise Unavailable('npm not found: configurable-http-proxy is an npm package; '
-                              'install Node.js 20 and npm (apt-get install nodejs npm)')
-        HUB_DIR.mkdir(exist_ok=True)
+        _run(['bash', str(ROOT / 'binder/postBuild')], 'binder/postBuild', '', cwd=ROOT,
+             env={**os.environ, 'HOME': str(build_home), 'PATH': f'{VENV / "bin"}:{os.environ["PATH"]}'})
+        _ensure_npm(log)
         _run(['npm', 'install', '--prefix', str(HUB_DIR), '--no-audit', '--no-fund', '--silent', CHP_SPEC],
-             'npm install configurable-http-proxy', 'the npm registry must be reachable')
+             'npm install configurable-http-proxy', 'the npm registry must be reachable',
+             reachable=_npm_reachable)
         if not CHP.exists():
-            raise Unavailable(f'npm installed configurable-http-proxy but {CHP} is missing')
+            raise RuntimeError(f'npm installed configurable-http-proxy but {CHP} is missing')
         STAMP.write_text(digest)
         log(f'hub test: installed in {time.monotonic() - started:.0f} s')
     return {'python': PYTHON, 'proxy': CHP}

@@ -19,6 +19,7 @@ kernel, measured with all N kernels alive after the lesson.
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import threading
@@ -99,7 +100,6 @@ def main(argv=None):
     except hubkit.Unavailable as why:
         print(f'hub bench: cannot run: {why}', file=sys.stderr)
         return 1
-    import os
     result = {'students': args.students, 'cores': os.cpu_count(), 'load before': os.getloadavg()}
     with hubkit.Hub() as hub:
         # 1. alone
@@ -129,11 +129,9 @@ def main(argv=None):
                 result['memory_mb'][user] = {'pss': pss / 2**20, 'rss': rss / 2**20,
                                              'server pss': server_pss / 2**20,
                                              'kernel pss': (pss - server_pss) / 2**20}
-        import psutil
-        hub_proc = psutil.Process(hub.proc.pid)
-        others = [p for p in hub.processes() if p.pid == hub.proc.pid or 'configurable-http-proxy' in ' '.join(p.cmdline())]
-        result['hub_and_proxy_pss_mb'] = sum(p.memory_full_info().pss for p in others) / 2**20
-        del hub_proc
+        hub_and_proxy = [p for p in hub.processes()
+                         if p.pid == hub.proc.pid or 'configurable-http-proxy' in ' '.join(p.cmdline())]
+        result['hub_and_proxy_pss_mb'] = sum(p.memory_full_info().pss for p in hub_and_proxy) / 2**20
         for k in kernels.values():
             k.close()
 

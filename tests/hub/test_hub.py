@@ -196,3 +196,26 @@ def test_one_students_work_never_shows_up_in_anothers(classroom, hub):
     for name, home in homes.items():
         assert (home / COURSE / 'work' / f'notes-{name}.txt').is_file()
         assert not any((homes[o] / COURSE / 'work' / f'notes-{name}.txt').exists() for o in homes if o != name)
+
+
+def test_the_teacher_grades_the_class(classroom, hub, tmp_path):
+    """As docs/hub.md tells a teacher: the class's notebooks copied to a folder per student
+    (names kept), graded in one run against the teacher's solutions."""
+    import shutil
+    import subprocess
+    for name in classroom:
+        (tmp_path / name).mkdir()
+        shutil.copy(hub.home(name) / COURSE / 'work' / NB, tmp_path / name / NB)
+    r = subprocess.run([str(hubkit.PYTHON), '-m', 'autodiff_lite.grading', 'grade',
+                        *[str(tmp_path / name / NB) for name in classroom],
+                        '--solutions', str(hubkit.ROOT / 'solutions'), '--json', '-'],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    reports = json.loads(r.stdout)['notebooks']
+    assert len(reports) == len(classroom)
+    for name, report in zip(classroom, reports):
+        assert f'/{name}/{NB}' in report['notebook']
+        passed = {e['id'] for e in report['exercises'] if e['status'] == 'passed'}
+        assert passed == {ANSWERS[name]}, f"{name}'s row: passed {passed}"
+    for name in classroom:                          # the table names every student's row
+        assert f'{name}/{NB}' in r.stderr

@@ -147,3 +147,14 @@ def test_a_graded_class_gets_no_solutions(tmp_path):
     (tmp_path / 'other').mkdir()
     r = run_start(tmp_path / 'other', 'true', env={'AUTODIFF_LITE_SOLUTIONS': 'no'})
     assert r.returncode == 1 and 'AUTODIFF_LITE_SOLUTIONS=no is neither copy nor omit' in r.stderr
+
+
+@needs_workcopy
+def test_on_binder_the_repository_is_the_home_and_work_is_made_in_place(tmp_path):
+    home = tmp_path / 'jovyan'                  # repo2docker copies the repository into $HOME
+    for part in ('notebooks', 'exercises'):
+        shutil.copytree(ROOT / part, home / part)
+    r = run_start(home, 'true', source=home)
+    assert r.returncode == 0, r.stderr
+    assert (home / 'work' / '01_chain_rule.ipynb').is_file()
+    assert not (home / 'autodiff-lite').exists()

@@ -158,3 +158,23 @@ def test_on_binder_the_repository_is_the_home_and_work_is_made_in_place(tmp_path
     assert r.returncode == 0, r.stderr
     assert (home / 'work' / '01_chain_rule.ipynb').is_file()
     assert not (home / 'autodiff-lite').exists()
+
+
+def test_the_teachers_snippets_parse():
+    """The YAML, Python and shell blocks of docs/hub.md are at least well formed."""
+    import yaml
+    text = (ROOT / 'docs' / 'hub.md').read_text()
+    blocks = re.findall(r'```(\w+)\n(.*?)```', text, re.S)
+    kinds = {kind for kind, _ in blocks}
+    assert {'yaml', 'bash'} <= kinds
+    for kind, body in blocks:
+        if kind == 'yaml':
+            values = yaml.safe_load(body)
+            assert values['singleuser']['defaultUrl'].endswith('/notebooks/01_chain_rule.ipynb')
+        elif kind == 'bash':
+            r = subprocess.run(['bash', '-n'], input=body, capture_output=True, text=True)
+            assert r.returncode == 0, f'docs/hub.md bash block does not parse: {r.stderr}\n{body}'
+            for config in re.findall(r"<<'EOF'\n(.*?)\nEOF", body, re.S):   # the jupyterhub_config.d file
+                compile(config, 'autodiff-lite.py', 'exec')
+    # the notebook the hub opens on exists
+    assert (ROOT / 'notebooks' / '01_chain_rule.ipynb').is_file()

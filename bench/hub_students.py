@@ -95,6 +95,8 @@ def main(argv=None):
     ap.add_argument('--students', type=int, default=10)
     ap.add_argument('--json', help='also write the figures here')
     args = ap.parse_args(argv)
+    if args.students < 1:
+        ap.error(f'--students must be 1 or more, got {args.students}')
     try:
         hubkit.ensure_components()
     except hubkit.Unavailable as why:

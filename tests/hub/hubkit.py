@@ -128,6 +128,26 @@ def ensure_components(log=print):
     return {'python': PYTHON, 'proxy': CHP}
 
 
+R2D_VENV = HUB_DIR / 'repo2docker'
+R2D_SPEC = 'jupyter-repo2docker>=2024.7'
+
+
+def ensure_repo2docker(log=print):
+    """repo2docker in an environment of its own (.hub/repo2docker): with --no-build it reads
+    binder/ and writes the Dockerfile it would build, no Docker engine needed."""
+    exe = R2D_VENV / 'bin' / 'jupyter-repo2docker'
+    stamp = R2D_VENV / '.installed'
+    if not (exe.exists() and stamp.is_file() and stamp.read_text() == R2D_SPEC):
+        log('hub test: installing repo2docker into .hub/repo2docker')
+        if not (R2D_VENV / 'bin' / 'python').exists():
+            _run([sys.executable, '-m', 'venv', str(R2D_VENV)], 'creating .hub/repo2docker',
+                 'install python3-venv (apt-get install python3-venv)', reachable=lambda: False)
+        _run([str(R2D_VENV / 'bin' / 'python'), '-m', 'pip', 'install', '-q', '--disable-pip-version-check',
+              R2D_SPEC], f'pip install {R2D_SPEC}', 'PyPI must be reachable', reachable=_pypi_reachable)
+        stamp.write_text(R2D_SPEC)
+    return exe
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))

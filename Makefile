@@ -51,6 +51,7 @@ fresh: $(STAMP)
 test: $(DEV_STAMP) $(TORCH_STAMP)
 	$(BIN)/python -m pytest -q tests
 	$(MAKE) --no-print-directory notebooks-test solutions-test exercises-check grading-selftest test-browser
+	$(MAKE) --no-print-directory test-hub
 
 unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q tests
@@ -98,6 +99,11 @@ test-browser: $(DEV_STAMP)
 
 test-journey: $(DEV_STAMP)
 	$(BIN)/python tests/journey_check.py
+
+# a class on a real JupyterHub + proxy: installs them into .hub/ (never .venv), then tests/hub
+.PHONY: test-hub
+test-hub: $(DEV_STAMP)
+	AUTODIFF_LITE_HUB_TEST=1 $(BIN)/python -m pytest -q -s tests/hub
 
 clean:
 	rm -rf $(VENV) .browser-check .bench-out

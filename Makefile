@@ -77,9 +77,11 @@ grading-selftest: $(DEV_STAMP)
 exercises: $(STAMP)
 	$(BIN)/python -m autodiff_lite.grading build $(if $(FORCE),--force)
 
-# your copies in work/ by default; one notebook: make grade NB=work/01_chain_rule.ipynb
+# your copies in work/ by default; one notebook: make grade NB=01 (or NB=work/01_chain_rule.ipynb)
 grade: $(STAMP)
-	@nbs="$(or $(NB),$(wildcard work/*.ipynb))"; \
+	@nbs=""; for n in $(or $(NB),$(wildcard work/*.ipynb)); do \
+	  if [ ! -e "$$n" ] && ls work/$$n*.ipynb >/dev/null 2>&1; then n=$$(ls work/$$n*.ipynb | head -n 1); fi; \
+	  nbs="$$nbs $$n"; done; \
 	if [ -z "$$nbs" ]; then \
 	  echo "make grade: no work copy yet: work/ holds no exercise notebooks. Run make lab (it copies"; \
 	  echo "exercises/ to work/ and opens JupyterLab), answer in work/NN_<topic>.ipynb, save, then make grade."; \

@@ -7,7 +7,8 @@ touched), with this venv:
 
 1. start JupyterLab with the Makefile's own `make lab` (a free port and a token
    through JUPYTER_PORT / JUPYTER_TOKEN, Jupyter's own browser off by config),
-   and check the server's root holds notebooks/, exercises/ and the work/ copies;
+   and check the server's root holds notebooks/, exercises/ and the work/ copies, and
+   that the page it sends a browser to is lesson 01;
 2. open lesson 01 from the file browser, follow its "Your turn" link to the
    student's copy work/01_chain_rule.ipynb;
 3. type a wrong answer to exercise 1.1 (a sign error) with the keyboard, run the
@@ -171,6 +172,17 @@ def check_root(port, token):
         except urllib.error.HTTPError as err:
             raise JourneyError(f'/api/contents/{path} answered {err.code}')
     return sorted(names)
+
+
+def check_first_page(home):
+    """The page make lab sends the student's browser to: lesson 01 in the root's tree."""
+    pages = sorted((home / 'runtime').glob('jpserver-file-to-run-*-open.html'))
+    if not pages:
+        raise JourneyError('make lab wrote no page for the browser to open (no notebook given to jupyter lab?)')
+    url = re.search(r'url=([^"]+)"', pages[-1].read_text())
+    if not url or f'/lab/tree/{LESSON}' not in url[1]:
+        raise JourneyError(f'make lab opens {url[1] if url else "nothing"!r}, not /lab/tree/{LESSON}')
+    return url[1].split('?')[0]
 
 
 # --- in the browser --------------------------------------------------------------------------
@@ -381,7 +393,7 @@ def main():
         env = jupyter_env(home, port, token, course)
         proc = start_lab(course, env, port, token, home)
         log(f'make lab: JupyterLab on 127.0.0.1:{port} in {time.time() - t0:.1f} s; root lists '
-            + ', '.join(check_root(port, token)))
+            + ', '.join(check_root(port, token)) + f'; opens {check_first_page(home)}')
         if missing:                             # the server part ran; the student's part cannot
             log(f'the browser part is skipped: {missing}')
         else:

@@ -546,7 +546,7 @@ def _judge_guess(guess, rep):
             + ''.join(f'<li>{w}</li>' for w in why) + '</ul>')
 
 
-def _broadcast_table(rep):
+def _broadcast_table(rep, mark=True):
     out = rep['out']
     n = len(out)
     head = ''.join(f'<th style="padding:0 8px">axis {i}</th>' for i in range(n))
@@ -559,9 +559,9 @@ def _broadcast_table(rep):
                 cells.append('<td style="color:#888; padding:0 8px">(new)</td>')
             else:
                 size = shape[i - lead]
-                mark = ' style="color:#c0392b; font-weight:bold; padding:0 8px"' if i in summed \
+                style = ' style="color:#c0392b; font-weight:bold; padding:0 8px"' if mark and i in summed \
                     else ' style="padding:0 8px"'
-                cells.append(f'<td{mark}>{size}</td>')
+                cells.append(f'<td{style}>{size}</td>')
         return f'<tr><td><b>{name}</b> {shape}</td>{"".join(cells)}</tr>'
     return ('<table style="font-family:monospace; text-align:center">'
             f'<tr><td></td>{head}</tr>'
@@ -598,8 +598,9 @@ def broadcast_explorer(a='3, 1', b='4', guess=''):
             verdict.value, answer.value = '', ''
             return
         state.update(rep)
-        table.value = _broadcast_table(rep)
         judged = _judge_guess(box_guess.value, rep)
+        # the summed sizes turn red only once the student has guessed or asked: no spoiler
+        table.value = _broadcast_table(rep, mark=bool(reveal.value or judged))
         verdict.value = judged or '<i>Type your guess for a, then tick "show the answer".</i>'
         if not (reveal.value or judged):
             answer.value = ''

@@ -51,8 +51,10 @@ def test_explorer_shows_the_table_and_hides_the_answer_until_asked():
     assert box.report['out'] == (3, 4)
     assert '<b>out</b> (3, 4)' in box.table.value
     assert box.answer.value == ''                       # no spoiler before a guess
+    assert 'color:#c0392b' not in box.table.value       # nor a red mark on the summed axis
     box.reveal.value = True
     assert 'shape <b>(3, 4)</b>' in box.answer.value
+    assert 'color:#c0392b; font-weight:bold; padding:0 8px">1<' in box.table.value   # a's stretched axis
     assert 'a.grad = [[4.], [4.], [4.]]' in box.answer.value     # each entry of a fed 4 outputs
     assert 'b.grad = [3., 3., 3., 3.]' in box.answer.value
 

@@ -25,7 +25,8 @@ from .viz import INSTALL_HINT, backward_steps, draw_graph
 
 __all__ = ['graph_explorer', 'backward_stepper', 'finite_difference_lab',
            'training_dashboard', 'mode_race', 'broadcast_explorer', 'broadcast_report',
-           'parse_shape', 'mlp_graph_sizes', 'vectorize_explorer']
+           'parse_shape', 'mlp_graph_sizes', 'vectorize_explorer', 'matmul_entry_terms',
+           'matmul_entry_explorer']
 
 
 # --- shared pieces ------------------------------------------------------------------
@@ -673,3 +674,62 @@ def vectorize_explorer(width=4, batch=16, max_width=32):
     show()
     slider.observe(show, names='value')
     return _panel([slider, readout, output], slider=slider, readout=readout, output=output)
+
+
+def matmul_entry_terms(X, G, d, m):
+    """The terms of dL/dW[d, m] = Σ_n X[n, d] G[n, m] for Y = X @ W (a list of (n, x, g)) and their sum."""
+    X, G = np.asarray(X, dtype=float), np.asarray(G, dtype=float)
+    if X.ndim != 2 or G.ndim != 2 or X.shape[0] != G.shape[0]:
+        raise ValueError(f'matmul_entry: X must be (N, D) and G = dL/dY (N, M) with the same N rows, got '
+                         f'X {X.shape} and G {G.shape}')
+    if not (0 <= d < X.shape[1] and 0 <= m < G.shape[1]):
+        raise ValueError(f'matmul_entry: the entry ({d}, {m}) is outside dL/dW, shape {(X.shape[1], G.shape[1])}')
+    terms = [(n, X[n, d], G[n, m]) for n in range(X.shape[0])]
+    return terms, float(sum(x * g for _, x, g in terms))
+
+
+def _matrix_panel(ax, M, title, cols=(), cell=None):
+    """One matrix as a grid of numbers, with whole columns or one cell shaded."""
+    rows, ncols = M.shape
+    shade = np.zeros(M.shape)
+    for c in cols:
+        shade[:, c] = 1
+    if cell is not None:
+        shade[cell] = 1
+    ax.imshow(shade, cmap='Oranges', vmin=0, vmax=2.2, aspect='equal')
+    for (i, j), v in np.ndenumerate(M):
+        ax.text(j, i, f'{v:g}', ha='center', va='center', fontsize=10)
+    ax.set_xticks(range(ncols))
+    ax.set_yticks(range(rows))
+    ax.tick_params(length=0, labelsize=8)
+    ax.set_title(title, fontsize=10)
+    for s in ax.spines.values():
+        s.set_visible(False)
+
+
+def matmul_entry_explorer(X, G, d=0, m=0):
+    """Two sliders pick an entry (d, m) of dL/dW = X.T @ G for Y = X @ W: the picture shades
+    column d of X and column m of G, whose products, summed over the rows, make that entry."""
+    terms, total = matmul_entry_terms(X, G, d, m)          # checks shapes and the start entry
+    X, G = np.asarray(X, dtype=float), np.asarray(G, dtype=float)
+    d_w = widgets.IntSlider(value=d, min=0, max=X.shape[1] - 1, description='d (row of W)')
+    m_w = widgets.IntSlider(value=m, min=0, max=G.shape[1] - 1, description='m (column of W)')
+    readout, plot = widgets.HTML(), _image(7.5)
+
+    def show(change=None):
+        dd, mm = d_w.value, m_w.value
+        terms, total = matmul_entry_terms(X, G, dd, mm)
+        products = ' + '.join(f'X[{n},{dd}]·G[{n},{mm}]' for n, _, _ in terms)
+        numbers = ' + '.join(f'({x:g})·({g:g})' for _, x, g in terms)
+        readout.value = html.escape(f'dL/dW[{dd},{mm}] = {products} = {numbers} = {total:g}')
+        fig = _figure(7.5, 2.4)
+        axes = fig.subplots(1, 3, gridspec_kw={'width_ratios': [X.shape[1], G.shape[1], G.shape[1]]})
+        _matrix_panel(axes[0], X, f'X: column {dd}', cols=[dd])
+        _matrix_panel(axes[1], G, f'G = dL/dY: column {mm}', cols=[mm])
+        _matrix_panel(axes[2], X.T @ G, f'dL/dW = X.T @ G: entry ({dd}, {mm})', cell=(dd, mm))
+        plot.value = _png(fig)
+
+    show()
+    d_w.observe(show, names='value')
+    m_w.observe(show, names='value')
+    return _panel([widgets.HBox([d_w, m_w]), readout, plot], d=d_w, m=m_w, readout=readout, plot=plot)

@@ -106,3 +106,33 @@ def test_vectorize_explorer_slider_redraws_with_new_shapes():
     box.slider.value = 5
     assert box.readout.value != first and '2-5-5-1' in box.readout.value
     assert '[5x5]' in box.output.value
+
+
+# --- matmul_entry_explorer ---------------------------------------------------------------------
+X1 = np.array([[1.0, 2.0, 0.0], [-1.0, 3.0, 1.0]])
+G1 = np.array([[1.0, 0.5], [-2.0, 1.0]])
+
+
+def test_matmul_entry_terms_sum_to_the_entry_of_xt_g():
+    rng = np.random.default_rng(0)
+    X, G = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    for d in range(3):
+        for m in range(2):
+            terms, total = W.matmul_entry_terms(X, G, d, m)
+            assert [n for n, _, _ in terms] == [0, 1, 2, 3]
+            assert total == pytest.approx((X.T @ G)[d, m])
+    with pytest.raises(ValueError, match='same N rows'):
+        W.matmul_entry_terms(X, G[:3], 0, 0)
+    with pytest.raises(ValueError, match=r'outside dL/dW, shape \(3, 2\)'):
+        W.matmul_entry_terms(X, G, 3, 0)
+
+
+def test_matmul_entry_explorer_sliders_rewrite_the_sum_and_the_picture():
+    box = W.matmul_entry_explorer(X1, G1, d=0, m=1)
+    assert box.readout.value.endswith('(1)·(0.5) + (-1)·(1) = -0.5')      # 0.5 - 1, by hand
+    first = box.plot.value
+    assert first[:4] == b'\x89PNG'
+    box.d.value = 2
+    assert box.readout.value.endswith('(0)·(0.5) + (1)·(1) = 1')
+    assert box.plot.value != first
+    assert (box.d.max, box.m.max) == (2, 1)

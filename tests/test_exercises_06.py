@@ -17,7 +17,7 @@ I = '    '
 
 
 def run(ex, body=None, hidden=True):
-    """None if the tests pass, else 'ExceptionType: message'."""
+    """None if the tests pass, else (misconception id or None, 'ExceptionType: message')."""
     ns = {}
     exec(CELLS['setup'], ns)
     answer = CELLS[ex] if body is None else SOLUTION.sub(lambda m: body.strip('\n'), CELLS[ex])
@@ -27,8 +27,8 @@ def run(ex, body=None, hidden=True):
         tests = tests.split('### BEGIN HIDDEN TESTS')[0]
     try:
         exec(tests, ns)
-    except Exception as err:            # what the student would see
-        return f'{type(err).__name__}: {err}'
+    except Exception as err:            # what the student would see, and the slip's stable id
+        return getattr(err, 'misconception', None), f'{type(err).__name__}: {err}'
     return None
 
 
@@ -39,44 +39,44 @@ AXES = ('lead = grad.ndim - len(shape)\n' + I
           'if s == 1 and grad.shape[lead + i] != 1)\n' + I)
 SOFTMAX = 'e = np.exp(z - z.max(axis=1, keepdims=True))\n' + I + 'p = e / e.sum(axis=1, keepdims=True)\n' + I
 
-# (exercise, answer body, fails on the visible tests too?, words the message must contain)
+# (exercise, answer body, fails on the visible tests too?, the misconception id of the failure)
 MISTAKES = [
-    ('ex6-1', 'return G @ W.T, G.T @ X', True, 'transpose of dL/dW'),
-    ('ex6-1', 'return X.T @ G, G @ W.T', True, 'return the pair in the order (dX, dW)'),
+    ('ex6-1', 'return G @ W.T, G.T @ X', True, 'transposed-product'),
+    ('ex6-1', 'return X.T @ G, G @ W.T', True, 'swapped-pair'),
     ('ex6-1', 'dW = G.T @ X if X.shape[1] == G.shape[1] else X.T @ G\n' + I + 'return G @ W.T, dW',
-     False, 'transposed product'),                     # right shape only at square sizes: hidden tests
-    ('ex6-1', 'return (G @ W if G.shape[1] == W.shape[0] else G @ W.T), X.T @ G', False, 'multiply by W.T'),
+     False, 'transposed-product'),                     # right shape only at square sizes: hidden tests
+    ('ex6-1', 'return (G @ W if G.shape[1] == W.shape[0] else G @ W.T), X.T @ G', False, 'untransposed-factor'),
     ('ex6-1', 'Xt, Wt = Tensor(X, requires_grad=True), Tensor(W, requires_grad=True)\n' + I
-     + '(Xt @ Wt).backward(grad=G)\n' + I + 'return Xt.grad, Wt.grad', True, 'switched off'),
+     + '(Xt @ Wt).backward(grad=G)\n' + I + 'return Xt.grad, Wt.grad', True, 'engine-not-by-hand'),
     ('ex6-2', 'from autodiff_lite.tensor import unbroadcast\n' + I + AXES + 'return unbroadcast(grad, tuple(shape)), axes',
-     True, 'engine\'s unbroadcast silently reshapes'),
-    ('ex6-2', AXES + CHECK + I + 'return grad.sum(axis=axes), axes', True, 'keepdims=True'),
-    ('ex6-2', AXES + CHECK + I + 'return grad.mean(axis=axes).reshape(shape), axes', True, 'sum, not mean'),
+     True, 'no-shape-check'),
+    ('ex6-2', AXES + CHECK + I + 'return grad.sum(axis=axes), axes', True, 'keepdims'),
+    ('ex6-2', AXES + CHECK + I + 'return grad.mean(axis=axes).reshape(shape), axes', True, 'mean-not-sum'),
     ('ex6-2', AXES + CHECK + I + 'return grad.sum(axis=axes).reshape(shape), tuple(a - lead for a in axes if a >= lead)',
-     True, "number the axes as grad's axes"),
+     True, 'axes-numbered-by-input'),
     ('ex6-2', 'lead = grad.ndim - len(shape)\n' + I + "if lead < 0: raise ValueError(f'{shape} vs {grad.shape}')\n" + I
      + 'axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and grad.shape[lead + i] != 1)\n'
-     + I + 'return grad.sum(axis=axes).reshape(shape), axes', True, 'ValueError'),
-    ('ex6-3', "return {'X': G @ W.T, 'W': X.T @ G, 'b': G}", True, 'sum the gradient over the broadcast axes (0,)'),
-    ('ex6-3', "return {'X': G @ W.T, 'W': X.T @ G, 'b': G.mean(axis=0).reshape(np.shape(b))}", True, 'sum, not mean'),
-    ('ex6-3', "return {'X': G @ W.T, 'W': X.T @ G, 'b': G.sum(axis=1)}", True, 'wrong axis'),
+     + I + 'return grad.sum(axis=axes).reshape(shape), axes', True, 'no-shape-check'),
+    ('ex6-3', "return {'X': G @ W.T, 'W': X.T @ G, 'b': G}", True, 'missing-unbroadcast'),
+    ('ex6-3', "return {'X': G @ W.T, 'W': X.T @ G, 'b': G.mean(axis=0).reshape(np.shape(b))}", True, 'mean-not-sum'),
+    ('ex6-3', "return {'X': G @ W.T, 'W': X.T @ G, 'b': G.sum(axis=1)}", True, 'wrong-axis'),
     ('ex6-3', "return {'X': G @ W.T, 'W': X.T @ G, 'b': (G.sum(axis=1) if G.shape[0] == G.shape[1] "
-              "else G.sum(axis=0)).reshape(np.shape(b))}", False, 'wrong axis'),
-    ('ex6-3', "return {'X': G @ W.T, 'W': X.T @ G, 'b': G.sum(axis=0)}", False, 'shape of its input'),
-    ('ex6-4', SOFTMAX + 'return p - q', True, 'divide by the batch size N'),
-    ('ex6-4', 'e = np.exp(z)\n' + I + 'return (e / e.sum(axis=1, keepdims=True) - q) / len(z)', False, 'subtract each row'),
+              "else G.sum(axis=0)).reshape(np.shape(b))}", False, 'wrong-axis'),
+    ('ex6-3', "return {'X': G @ W.T, 'W': X.T @ G, 'b': G.sum(axis=0)}", True, 'keepdims'),
+    ('ex6-4', SOFTMAX + 'return p - q', True, 'missing-batch-mean'),
+    ('ex6-4', 'e = np.exp(z)\n' + I + 'return (e / e.sum(axis=1, keepdims=True) - q) / len(z)', True, 'softmax-overflow'),
     ('ex6-4', 'e = np.exp(z - z.max(axis=0, keepdims=True))\n' + I
-     + 'return (e / e.sum(axis=0, keepdims=True) - q) / len(z)', True, 'along each row (axis 1)'),
-    ('ex6-4', SOFTMAX + 'return (q - p) / len(z)', True, 'sign is flipped'),
-    ('ex6-4', SOFTMAX + 'return (p - np.eye(z.shape[1])[q.argmax(axis=1)]) / len(z)', False, 'subtract q itself'),
+     + 'return (e / e.sum(axis=0, keepdims=True) - q) / len(z)', True, 'softmax-wrong-axis'),
+    ('ex6-4', SOFTMAX + 'return (q - p) / len(z)', True, 'sign-flip'),
+    ('ex6-4', SOFTMAX + 'return (p - np.eye(z.shape[1])[q.argmax(axis=1)]) / len(z)', True, 'hard-targets'),
     ('ex6-4', 'zt = Tensor(z, requires_grad=True)\n' + I + '(-(zt.log_softmax(axis=1) * q).sum() / len(z)).backward()\n'
-     + I + 'return zt.grad', True, 'switched off'),
+     + I + 'return zt.grad', True, 'engine-not-by-hand'),
     ('ex6-5', 'grad = np.zeros((n_rows, np.shape(G)[-1]))\n' + I + 'grad[np.asarray(idx)] = G\n' + I + 'return grad',
-     True, 'kept only its last upstream row'),
+     True, 'assign-not-accumulate'),
     ('ex6-5', 'grad = np.zeros((n_rows, np.shape(G)[-1]))\n' + I + 'grad[np.asarray(idx)] += G\n' + I + 'return grad',
-     True, 'kept only its last upstream row'),
+     True, 'assign-not-accumulate'),
     ('ex6-5', 'grad = np.zeros((n_rows, np.shape(G)[-1]))\n' + I + 'for i, g in zip(idx, G):\n' + I * 2
-     + 'grad[i] += g\n' + I + 'return grad', False, 'repeats inside a 2-D idx'),
+     + 'grad[i] += g\n' + I + 'return grad', True, 'index-shapes'),
 ]
 
 
@@ -86,13 +86,13 @@ def test_the_model_answer_passes(ex):
 
 
 @pytest.mark.filterwarnings('ignore::RuntimeWarning')     # the naive softmax overflows, on purpose
-@pytest.mark.parametrize('ex, body, visible, words', MISTAKES,
-                         ids=[f'{m[0]}:{m[3][:30]}' for m in MISTAKES])
-def test_a_mistake_fails_with_its_hint(ex, body, visible, words):
+@pytest.mark.parametrize('ex, body, visible, slip', MISTAKES,
+                         ids=[f'{m[0]}:{m[3]}' for m in MISTAKES])
+def test_a_mistake_fails_with_its_misconception(ex, body, visible, slip):
     hidden = run(ex, I + body)
-    assert hidden is not None and words in hidden, hidden
+    assert hidden is not None and hidden[0] == slip, hidden
     shown = run(ex, I + body, hidden=False)
     if visible:
-        assert shown is not None and words in shown, shown
+        assert shown is not None and shown[0] == slip, shown
     else:                               # only the hidden tests (new shapes) catch it
         assert shown is None, shown

@@ -607,7 +607,7 @@ def broadcast_explorer(a='3, 1', b='4', guess=''):
             answer.value = ''
             return
         ones = np.ones
-        from .tensor import Tensor                  # the engine's answer, with grad_out all ones
+        from . import Tensor                        # the engine's answer, with grad_out all ones (public name)
         ta, tb = Tensor(ones(sa), requires_grad=True), Tensor(ones(sb), requires_grad=True)
         (ta + tb).sum().backward()
         lines = [f'out = a + b has shape <b>{rep["out"]}</b>.']
@@ -635,10 +635,9 @@ def broadcast_explorer(a='3, 1', b='4', guess=''):
 def mlp_graph_sizes(width, batch=16, seed=0):
     """Node counts of one MSE loss graph of an MLP 2-width-width-1 on `batch` points:
     built from scalar `Value`s (nn.MLP) and from `Tensor`s (nn.mlp). Also returns the tensor loss."""
+    from . import Tensor, topo_sort              # public names (the engine's modules may move)
     from .data import make_moons
-    from .graph import topo_sort
     from .nn import MLP, mlp
-    from .tensor import Tensor
     for name, v in (('width', width), ('batch', batch)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise ValueError(f'mlp_graph_sizes: {name} must be a whole number >= 1, got {v!r}')

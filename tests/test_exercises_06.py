@@ -41,6 +41,8 @@ SOFTMAX = 'e = np.exp(z - z.max(axis=1, keepdims=True))\n' + I + 'p = e / e.sum(
 
 # (exercise, answer body, fails on the visible tests too?, the misconception id of the failure)
 MISTAKES = [
+    ('ex6-1', 'return G @ W.T', True, 'not-a-pair'),
+    ('ex6-2', 'return grad.sum()', True, 'not-a-pair'),
     ('ex6-1', 'return G @ W.T, G.T @ X', True, 'transposed-product'),
     ('ex6-1', 'return X.T @ G, G @ W.T', True, 'swapped-pair'),
     ('ex6-1', 'dW = G.T @ X if X.shape[1] == G.shape[1] else X.T @ G\n' + I + 'return G @ W.T, dW',

@@ -460,7 +460,7 @@ def parse_shape(text, what='shape'):
     if isinstance(text, tuple) and all(isinstance(n, int) and not isinstance(n, bool) for n in text):
         parts = text
     else:
-        cleaned = str(text).strip().strip('()[]').replace('×', ',').replace('x', ',')
+        cleaned = re.sub(r'(?<=\d)\s*[x×]\s*(?=\d)', ',', str(text).strip().strip('()[]'))   # 2x3 = 2, 3
         try:
             parts = tuple(int(p) for p in cleaned.split(',') if p.strip())
         except ValueError:
@@ -638,9 +638,11 @@ def mlp_graph_sizes(width, batch=16, seed=0):
     from . import Tensor, topo_sort              # public names (the engine's modules may move)
     from .data import make_moons
     from .nn import MLP, mlp
-    for name, v in (('width', width), ('batch', batch)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ValueError(f'mlp_graph_sizes: {name} must be a whole number >= 1, got {v!r}')
+    for name, v, low in (('width', width, 2), ('batch', batch, 1)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+            raise ValueError(f'mlp_graph_sizes: {name} must be a whole number >= {low}, got {v!r}'
+                             + (' (a scalar layer of one neuron returns a bare Value, not a list)'
+                                if name == 'width' else ''))
     X, y = make_moons(batch, seed=seed)
     scalar = MLP(2, [width, width, 1], seed=seed)
     scores = [scalar(list(p)) for p in X.tolist()]
@@ -659,7 +661,10 @@ def mlp_graph_sizes(width, batch=16, seed=0):
 def vectorize_explorer(width=4, batch=16, max_width=32):
     """A width slider: the node counts of the scalar and tensor graphs of the same MLP loss,
     and the tensor graph drawn with the shape of every node (it keeps its size; shapes grow)."""
-    slider = widgets.IntSlider(value=width, min=1, max=max_width, description='width',
+    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or not 2 <= width <= max_width:
+        raise ValueError(f'vectorize_explorer: width must be a whole number from 2 to max_width = {max_width}, '
+                         f'got {width!r}; e.g. vectorize_explorer(width=4)')
+    slider = widgets.IntSlider(value=width, min=2, max=max_width, description='width',
                                continuous_update=False)
     readout, output = widgets.HTML(), widgets.HTML()
 

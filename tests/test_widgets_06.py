@@ -39,7 +39,7 @@ def test_parse_shape(text, shape):
 
 
 @pytest.mark.parametrize('text, message', [('three', 'not a shape'), ('0, 2', 'size 1 or more'),
-                                           ('1,1,1,1,1', '0 to 4 axes')])
+                                           ('1,1,1,1,1', '0 to 4 axes'), ('3,x', 'not a shape')])
 def test_parse_shape_rejects_bad_text(text, message):
     with pytest.raises(ValueError, match=message):
         W.parse_shape(text)
@@ -93,8 +93,11 @@ def test_graph_sizes_grow_for_scalars_and_stay_for_tensors():
     loss = big['tensor_loss']
     w2 = next(n for n in topo_sort(loss) if n.label == 'W2')
     assert w2.shape == (8, 8) and w2.grad.shape == (8, 8)
-    with pytest.raises(ValueError, match='width must be a whole number'):
-        W.mlp_graph_sizes(0)
+    with pytest.raises(ValueError, match='width must be a whole number >= 2'):
+        W.mlp_graph_sizes(1)
+    for bad in (0, 1, 33, 2.5):
+        with pytest.raises(ValueError, match='from 2 to max_width = 32'):
+            W.vectorize_explorer(width=bad)
 
 
 def test_vectorize_explorer_slider_redraws_with_new_shapes():

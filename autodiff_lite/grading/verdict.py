@@ -294,12 +294,18 @@ def _needs_earlier(ename, evalue, failed):
 
 def main():
     job = json.loads(sys.stdin.read())
+    # the result goes out on our own copy of stdout; what the teacher's cells print goes nowhere
+    import os
+    result_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    sys.stdout = open(os.devnull, 'w')
     try:
         result = {'exercises': grade_job(job), 'error': None}
     except Exception as err:                     # the teacher's notebook out of format, ...
         result = {'exercises': [], 'error': f'{type(err).__name__}: {err}'}
-    sys.stdout.write(json.dumps(result))
-    sys.stdout.flush()
+    with os.fdopen(result_fd, 'w') as out:
+        out.write(json.dumps(result))
 
 
 if __name__ == '__main__':

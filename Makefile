@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 NB_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: grading-selftest lab test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser clean
+.PHONY: grading-selftest release lab test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser clean
 
 # PyTorch is optional: the tests cross-check against it when installed. We take it only
 # from a local CPU wheel (never the registry's multi-GB CUDA build).
@@ -65,6 +65,11 @@ exercises: $(STAMP)
 NB ?= exercises/*.ipynb
 grade: $(STAMP)
 	$(BIN)/python -m autodiff_lite.grading grade $(NB)
+
+# the course as a graded class receives it: no solutions/, no hidden tests (default DIR: ../<this folder>-class)
+DIR ?= ../$(notdir $(CURDIR))-class
+release: $(STAMP)
+	$(BIN)/python -m autodiff_lite.grading release $(DIR)
 
 notebooks: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 notebooks/*.ipynb solutions/*.ipynb

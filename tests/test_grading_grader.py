@@ -113,3 +113,37 @@ def test_the_self_check_runs_in_a_plain_kernel_with_nbval(tmp_path):
     # the stub of 1.1, its tests, the tests of 1.2 (its stub is inside a def); 1.3 answered: passes
     assert failed == ['Cell 1', 'Cell 2', 'Cell 4'], out.stdout[-2000:]
     assert '3 failed, 4 passed' in out.stdout.splitlines()[-1]
+
+
+def test_class_outputs_gradebook_summary_chart_and_feedback(graded, tmp_path):
+    from autodiff_lite.grading.report import write_class_outputs
+    reports = [graded[name]['rep'] for name in ('untouched', 'solved', 'raises')]
+    write_class_outputs(reports, tmp_path)
+    rows = (tmp_path / 'gradebook.csv').read_text().splitlines()
+    assert rows[:2] == ['student,Exercise 1.1,Exercise 1.2,Exercise 1.3,total', '(max),1,1,1,3']
+    assert sorted(rows[2:]) == ['raises,0,0,0,0', 'solved,1,1,1,3', 'untouched,0,0,0,0']
+    summary = (tmp_path / 'summary.md').read_text()
+    assert '| 1.1 | 1/3 | 1 | 0 | 1 | - |' in summary
+    assert (tmp_path / 'summary.png').read_bytes()[:4] == b'\x89PNG'
+    feedback = (tmp_path / 'feedback' / 'raises.md').read_text()
+    assert '**Exercise 1.1** (0/1): error' in feedback and 'ZeroDivisionError' in feedback
+
+
+def test_release_has_no_solutions_and_grades_as_a_self_check(tmp_path):
+    from autodiff_lite.grading.release import release
+    dest = tmp_path / 'class-copy'
+    files = release(dest, attacks.ROOT)
+    names = {str(p.relative_to(dest)) for p in files}
+    assert not any(n.startswith(('solutions/', 'tests/')) for n in names) and 'docs/grading.md' not in names
+    assert 'selfcheck/01_chain_rule.ipynb' in names and 'exercises/01_chain_rule.ipynb' in names
+    for p in dest.rglob('*.ipynb'):
+        text = p.read_text()
+        assert 'BEGIN HIDDEN TESTS' not in text
+    text = (dest / 'selfcheck' / '01_chain_rule.ipynb').read_text()
+    assert 'def central_diff(f, x, h=1e-5):\\n' not in text          # the teacher's answer is gone
+    rep = grade_notebook(attacks.ROOT / 'solutions' / '01_chain_rule.ipynb', dest / 'selfcheck', timeout=10,
+                         sandboxed=False)
+    assert rep['selfcheck'] is True and (rep['points'], rep['max_points']) == (10, 10)
+    assert format_table([rep]).startswith('self-check: the visible tests only. Your grade comes from your teacher')
+    with pytest.raises(FileExistsError):
+        release(dest, attacks.ROOT)

@@ -6,6 +6,7 @@
     python -m autodiff_lite.grading grade exercises/01_chain_rule.ipynb [--json FILE|-]
     python -m autodiff_lite.grading grade --class DIR [--json FILE]  # DIR/<student>/*.ipynb, sandbox required
     python -m autodiff_lite.grading selftest         # untouched exercises score 0, solutions full marks
+    python -m autodiff_lite.grading release DIR      # the course for a graded class (no solutions)
 
 Exit codes: 0 when the work ran (whatever the score), 1 when a check found a
 problem (drift, a failed self-test) or a notebook could not be graded (it gets
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from .build import FormatError, build, check
 from .grader import REPO, GradingError, default_solutions, format_table, grade
+from .report import write_class_outputs
 
 
 def _dirs(args):
@@ -76,6 +78,10 @@ def cmd_grade(args):
                     require_sandbox=bool(args.klass or args.strict), unsafe=args.unsafe, progress=_progress)
     table = format_table(reports)
     status = 1 if any(r.get('error') for r in reports) else 0
+    if args.klass or args.out:
+        out = Path(args.out) if args.out else Path(args.klass).resolve().parent / (Path(args.klass).name + '-grades')
+        for path in write_class_outputs(reports, out):
+            print(f'wrote {_rel(path)}', file=sys.stderr)
     if args.json:
         doc = {'notebooks': reports, 'points': sum(r['points'] for r in reports),
                'max_points': sum(r['max_points'] for r in reports)}
@@ -120,6 +126,17 @@ def cmd_selftest(args):
     return 1 if problems else 0
 
 
+def cmd_release(args):
+    from .release import release
+    try:
+        files = release(args.dir, REPO)
+    except FileExistsError as err:
+        raise GradingError(str(err)) from None
+    print(f'wrote {len(files)} files to {args.dir}: lessons, exercises, the package and selfcheck/ '
+          '(no solutions/, no hidden tests)')
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m autodiff_lite.grading',
                                      description='Graded exercises: generate, grade, self-test.')
@@ -137,12 +154,17 @@ def main(argv=None):
                    help='grade DIR/<student>/*.ipynb (needs the sandbox unless --unsafe)')
     p.add_argument('--strict', action='store_true', help='refuse to grade without the sandbox')
     p.add_argument('--unsafe', action='store_true', help='grade without the sandbox where it cannot start')
+    p.add_argument('--out', metavar='DIR', help='write gradebook.csv, summary.md/.png and feedback/ '
+                   '(default with --class: DIR-grades next to the class folder)')
     p.add_argument('--seed', type=int, help='seed of the hidden inputs (default: a new one each run)')
     p.add_argument('--json', metavar='FILE', help="also write the results as JSON ('-': stdout)")
     p.add_argument('--timeout', type=float, default=30, help='seconds per cell (default 30)')
     p.add_argument('--solutions', help=f'default: {REPO / "solutions"}')
     p.add_argument('--jobs', type=int, default=2, help='notebooks graded at once (default 2)')
     p.set_defaults(run=cmd_grade)
+    p = sub.add_parser('release', help='write the course as a graded class receives it (no solutions)')
+    p.add_argument('dir', metavar='DIR')
+    p.set_defaults(run=cmd_release)
     p = sub.add_parser('selftest', help='untouched exercises score 0, solutions score full marks')
     p.add_argument('--timeout', type=float, default=30)
     p.add_argument('--solutions')

@@ -25,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+from .report import format_table
 from .sandbox import bwrap_status
 from .submission import SubmissionError, read_answers
 from .verdict import strip_nbval_markers
@@ -94,8 +95,11 @@ def grade_notebook(path, solutions=None, timeout=30, seed=None, sandboxed=None, 
     limit = notebook_seconds or max(60.0, timeout * 4 + 30)
     out, err = _run_verdict(job, limit)
     if err:
-        return _job_report(path, teacher_path, _all_entries(teacher_path, 'error', err), err)
-    return _job_report(path, teacher_path, out['exercises'], out.get('error'))
+        rep = _job_report(path, teacher_path, _all_entries(teacher_path, 'error', err), err)
+    else:
+        rep = _job_report(path, teacher_path, out['exercises'], out.get('error'))
+    rep['selfcheck'] = (solutions / '.selfcheck').exists()
+    return rep
 
 
 def _run_verdict(job, seconds):
@@ -163,8 +167,9 @@ def _no_teacher_copy(path, solutions):
 
 
 def default_solutions():
-    """solutions/ next to the package (a source checkout), else in the working directory."""
-    for candidate in (REPO / 'solutions', Path.cwd() / 'solutions'):
+    """solutions/ next to the package (a source checkout), else in the working directory; in a
+    graded class's copy (see release.py), selfcheck/: the visible tests only."""
+    for candidate in (REPO / 'solutions', Path.cwd() / 'solutions', REPO / 'selfcheck', Path.cwd() / 'selfcheck'):
         if candidate.is_dir():
             return candidate
     raise GradingError('no solutions/ directory found: pass --solutions DIR')
@@ -203,43 +208,3 @@ def grade(paths, solutions=None, timeout=30, jobs=1, seed=None, require_sandbox=
     for r in reports:
         r['seed_of_run'] = seed
     return reports
-
-
-def _rel(path):
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def format_table(reports):
-    """The score table for people: one row per exercise; each failing exercise's whole message
-    follows its notebook's table (a hint is never cut)."""
-    lines = []
-    for rep in reports:
-        if rep.get('error') and not rep['exercises']:
-            lines += [f"{_rel(rep['notebook'])}  NOT GRADED", f"  error: {rep['error']}", '']
-            continue
-        lines.append(_rel(rep['notebook']) + ('  NOT GRADED' if rep.get('error') else ''))
-        lines.append(f"  {'exercise':<9} {'points':>7}  status")
-        notes = []
-        for e in rep['exercises']:
-            pts = f"{e['points']:g}/{e['max_points']:g}"
-            lines.append(f"  {e['exercise']:<9} {pts:>7}  {e['status']}")
-            if e['status'] != 'passed' and e['message']:
-                notes.append((e['exercise'], e['message']))
-        total = f"{rep['points']:g}/{rep['max_points']:g}"
-        lines.append(f"  {'total':<9} {total:>7}")
-        for number, message in notes:
-            first, *rest = str(message).splitlines()
-            lines.append(f'  {number}: {first}')
-            lines += [f'       {r}' for r in rest]
-        lines.append('')
-    if len(reports) > 1:
-        got = sum(r['points'] for r in reports)
-        out_of = sum(r['max_points'] for r in reports)
-        lines.append(f'all notebooks: {got:g}/{out_of:g} points')
-    failed = [r for r in reports if r.get('error')]
-    if failed:
-        lines.append(f'{len(failed)} of {len(reports)} notebooks could not be graded (see "NOT GRADED" above)')
-    return '\n'.join(lines).rstrip() + '\n'

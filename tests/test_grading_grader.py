@@ -143,7 +143,7 @@ def test_release_has_no_solutions_and_grades_as_a_self_check(tmp_path):
     assert 'def central_diff(f, x, h=1e-5):\\n' not in text          # the teacher's answer is gone
     rep = grade_notebook(attacks.ROOT / 'solutions' / '01_chain_rule.ipynb', dest / 'selfcheck', timeout=10,
                          sandboxed=False)
-    assert rep['selfcheck'] is True and (rep['points'], rep['max_points']) == (10, 10)
+    assert rep['selfcheck'] is True and rep['error'] is None and rep['points'] == rep['max_points'] > 0
     assert format_table([rep]).startswith('self-check: the visible tests only. Your grade comes from your teacher')
     with pytest.raises(FileExistsError):
         release(dest, attacks.ROOT)

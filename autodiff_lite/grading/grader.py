@@ -92,7 +92,8 @@ def grade_notebook(path, solutions=None, timeout=30, seed=None, sandboxed=None, 
         sandboxed = sandbox_mode(warn=lambda m: print(m, file=sys.stderr))
     job = {'teacher': str(teacher_path), 'answers': answers, 'timeout': timeout,
            'seed': secrets.randbits(31) if seed is None else int(seed), 'sandboxed': bool(sandboxed)}
-    limit = notebook_seconds or max(60.0, timeout * 4 + 30)
+    # every answer and test cell may take its time, and a hang costs a restart
+    limit = notebook_seconds or 60.0 + timeout * 2 * (len(_all_entries(teacher_path, '', '')) + 1)
     out, err = _run_verdict(job, limit)
     if err:
         rep = _job_report(path, teacher_path, _all_entries(teacher_path, 'error', err), err)

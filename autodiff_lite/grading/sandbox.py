@@ -168,6 +168,7 @@ class Sandbox:
         os.close(reply_w)
         self.reply = reply_r
         self.buf = b''
+        self.booted = False
 
     def _send(self, msg, seconds):
         self.next_id += 1
@@ -178,7 +179,10 @@ class Sandbox:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise SandboxError('died', 'the sandbox ended (os._exit, a crash, or a memory limit?)') from None
-        return self._receive(self.next_id, seconds + 2.0)
+        # the first request also waits for Python, numpy and IPython to load (slow on a busy machine)
+        reply = self._receive(self.next_id, seconds + (2.0 if self.booted else 20.0))
+        self.booted = True
+        return reply
 
     def _receive(self, want, seconds):
         deadline = time.monotonic() + seconds

@@ -146,15 +146,21 @@ for _port in (22, 80, 8888):
 # --- writing to the repository or the venv -------------------------------------------------------
 attack('rewrite-checks', 'write', '''import autodiff_lite.grading.checks as c
 open(c.__file__, 'a').write('\\ndef check_close(*a, **k):\\n    pass\\n')''')
-attack('pyc-drop', 'write', '''import autodiff_lite.grading.checks as c, os, py_compile
+attack('pyc-drop', 'write', '''import autodiff_lite.grading.checks as c, os, py_compile, struct, sys
 d = os.path.join(os.path.dirname(c.__file__), '__pycache__')
 os.makedirs(d, exist_ok=True)
-src = '/tmp/fake_checks.py'
-open(src, 'w').write('def check_close(*a, **k):\\n    pass\\n')
-py_compile.compile(src, cfile=os.path.join(d, 'checks.cpython-311.pyc'))''')
+real = open(c.__file__).read()
+fake = real + '\\n\\ndef check_close(*a, **k):\\n    pass\\n'
+open('/tmp/fake_checks.py', 'w').write(fake)
+pyc = os.path.join(d, f'checks.{sys.implementation.cache_tag}.pyc')
+py_compile.compile('/tmp/fake_checks.py', cfile=pyc, dfile=c.__file__)
+st = os.stat(c.__file__)                   # the header claims the real source: mtime and size
+data = bytearray(open(pyc, 'rb').read())
+data[8:16] = struct.pack('<II', int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF)
+open(pyc, 'wb').write(bytes(data))''')
 attack('rewrite-solutions', 'write', '''import autodiff_lite, pathlib
 p = pathlib.Path(autodiff_lite.__file__).parents[1] / 'tests/fixtures/grading/solutions/01_fixture.ipynb'
-p.write_text(p.read_text().replace('6 * 7', '6 * 8'))''')
+p.write_text(p.read_text().replace('check_close(typed(), 42', 'check_close(typed(), 43'))''')
 attack('venv-sitecustomize', 'write', '''import site, os
 for d in site.getsitepackages():
     try:
@@ -163,8 +169,20 @@ for d in site.getsitepackages():
         pass''')
 
 # --- sabotaging a classmate (same batch, later run) -----------------------------------------------
+_DAEMON = f'''import os, time
+# {MARKER}: kills the kernels of the graders this red team starts (their environment says so), for 30 s
+for _ in range(300):
+    for pid in os.listdir('/proc'):
+        try:
+            if pid.isdigit() and int(pid) != os.getpid() and b'ipykernel' in open(f'/proc/{{pid}}/cmdline', 'rb').read() \\
+                    and b'old-one-' in open(f'/proc/{{pid}}/environ', 'rb').read():
+                os.kill(int(pid), 9)
+        except OSError:
+            pass
+    time.sleep(0.1)
+'''
 attack('daemon-detached', 'classmate', f'''import subprocess, sys
-subprocess.Popen([sys.executable, '-c', 'import time, os\\nfor _ in range(300):\\n    time.sleep(0.1)  # {MARKER}'],
+subprocess.Popen([sys.executable, '-c', {_DAEMON!r}],
                  start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)''')
 attack('kill-everyone', 'classmate', '''import os, signal
 for _pid in os.listdir('/proc'):

@@ -45,21 +45,38 @@ def main(commit='41ec1c8'):
                 continue
             rows.append(_one(tmp, solutions, name))
         import json  # noqa: F401
-        scored = damaged = 0
-        for name, points, later, error in rows:
+        scored = damaged = crashed = 0
+        for name, points, later, error, honest, outlived in rows:
             legit = attacks.A.get(name, {}).get('legit', 3)
-            flag = 'SCORED' if points > legit else ''
-            hurt = 'DAMAGED A LATER WRONG NOTEBOOK' if later else ''
-            scored += bool(flag)
-            damaged += bool(hurt)
-            print(f'{name:26} legit {legit}  old grader {points}/3  {flag:6} {hurt}  {str(error or "")[:70]}')
+            flags = [f for f, on in (('SCORED', points > legit), ('LATER-WRONG-SCORED', later),
+                                     ('LATER-HONEST-HURT', honest < 3), (f'{outlived}-PROCESSES-OUTLIVED', outlived),
+                                     ('CRASHED-BATCH', 'CRASHED' in str(error))) if on]
+            scored += points > legit
+            damaged += bool(later or honest < 3 or outlived)
+            crashed += 'CRASHED' in str(error)
+            print(f'{name:26} legit {legit}  old {points}/3  {" ".join(flags)}')
         for name, why in NOT_RUN.items():
             print(f'{name:26} not run on the old grader: {why}')
-        print(f'{scored} of {len(rows) - 1} attacks run scored more than they solved on the old grader; '
-              f'{damaged} made a later wrong notebook score')
+        print(f'old grader: {scored} of {len(rows) - 1} attacks scored more than they solved; {damaged} did lasting '
+              f'damage (a later notebook scored or lost points, or processes outlived grading); {crashed} crashed '
+              'the batch (no JSON for anyone)')
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _kill_marked():
+    """How many processes an attack left behind (they carry attacks.MARKER); ends them."""
+    import os
+    found = 0
+    for pid in os.listdir('/proc'):
+        try:
+            if pid.isdigit() and attacks.MARKER.encode() in Path(f'/proc/{pid}/cmdline').read_bytes():
+                os.kill(int(pid), 9)
+                found += 1
+        except OSError:
+            pass
+    return found
 
 
 def _one(base, solutions, name):
@@ -95,16 +112,22 @@ try:
     later = grade([wrong], {str(sol)!r}, timeout=3, jobs=1)[0]['points']
 except BaseException:
     later = 0
-print(json.dumps([name, points, later > 0, error]))
+honest = attacks.write_submission(root / 'honest-classmate', attacks.SOLVED)
+try:
+    honest_points = grade([honest], {str(sol)!r}, timeout=3, jobs=1)[0]['points']
+except BaseException:
+    honest_points = 0
+print(json.dumps([name, points, later > 0, error, honest_points]))
 '''
         out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=tmp, timeout=120,
                              env={'PATH': '/usr/bin:/bin', 'HOME': str(tmp), 'PYTHONPATH': str(tmp)})
+        outlived = _kill_marked()
         try:
-            return json.loads(out.stdout.strip().splitlines()[-1])
+            return json.loads(out.stdout.strip().splitlines()[-1]) + [outlived]
         except (ValueError, IndexError):
-            return [name, 0, False, 'the old grader crashed: ' + out.stderr.strip()[-80:]]
+            return [name, 0, False, 'the old grader crashed: ' + out.stderr.strip()[-80:], 3, outlived]
     except subprocess.TimeoutExpired:
-        return [name, 0, False, 'the old grader hung (killed after 120 s)']
+        return [name, 0, False, 'the old grader hung (killed after 120 s)', 3, _kill_marked()]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -147,3 +147,9 @@ def test_release_has_no_solutions_and_grades_as_a_self_check(tmp_path):
     assert format_table([rep]).startswith('self-check: the visible tests only. Your grade comes from your teacher')
     with pytest.raises(FileExistsError):
         release(dest, attacks.ROOT)
+
+
+def test_the_selftest_table_has_no_grand_total_that_reads_as_half_failed(graded):
+    reports = [graded['untouched']['rep'], graded['solved']['rep']]
+    assert 'all notebooks' not in format_table(reports, grand_total=False)
+    assert 'all notebooks: 3/6 points' in format_table(reports)

@@ -101,7 +101,7 @@ def cmd_selftest(args):
     blank = sorted(exercises.glob('*.ipynb'))
     full = sorted(solutions.glob('*.ipynb'))
     reports = grade(blank + full, solutions, args.timeout, args.jobs, unsafe=True)
-    sys.stdout.write(format_table(reports, total=False))     # the verdict line below says what counts
+    sys.stdout.write(format_table(reports, grand_total=False))     # the verdict line below says what counts
     problems = [f"{rep['notebook']}: not graded: {rep['error']}" for rep in reports if rep.get('error')]
     for rep in reports[:len(blank)]:
         for e in rep['exercises']:

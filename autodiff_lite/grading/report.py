@@ -18,7 +18,7 @@ def _rel(path):
         return str(path)
 
 
-def format_table(reports, total=True):
+def format_table(reports, grand_total=True):
     """The score table: one row per exercise; each failing exercise's whole message follows
     its notebook's table (a hint is never cut)."""
     lines = []
@@ -44,7 +44,7 @@ def format_table(reports, total=True):
             lines.append(f'  {number}: {first}')
             lines += [f'       {r}' for r in rest]
         lines.append('')
-    if total and len(reports) > 1:
+    if grand_total and len(reports) > 1:
         got = sum(r['points'] for r in reports)
         out_of = sum(r['max_points'] for r in reports)
         lines.append(f'all notebooks: {got:g}/{out_of:g} points')

@@ -173,7 +173,9 @@ def default_solutions():
     for candidate in (REPO / 'solutions', Path.cwd() / 'solutions', REPO / 'selfcheck', Path.cwd() / 'selfcheck'):
         if candidate.is_dir():
             return candidate
-    raise GradingError('no solutions/ directory found: pass --solutions DIR')
+    raise GradingError("no teacher's notebooks here (solutions/ or selfcheck/): in a graded class your grade comes "
+                       'from your teacher. Your visible tests run when you run the test cells in JupyterLab '
+                       '(or: pytest --nbval-lax work/). A teacher passes --solutions DIR')
 
 
 def grade(paths, solutions=None, timeout=30, jobs=1, seed=None, require_sandbox=False, unsafe=False,

@@ -153,3 +153,37 @@ def test_the_selftest_table_has_no_grand_total_that_reads_as_half_failed(graded)
     reports = [graded['untouched']['rep'], graded['solved']['rep']]
     assert 'all notebooks' not in format_table(reports, grand_total=False)
     assert 'all notebooks: 3/6 points' in format_table(reports)
+
+
+@pytest.mark.skipif(not HAVE_BWRAP, reason=f'bubblewrap cannot start here: {WHY}')
+def test_killing_the_grader_ends_its_verdict_process_and_sandbox(tmp_path):
+    import os
+    import signal
+    import time
+    import uuid
+    mark = f'ADL_GRADER_TEST={uuid.uuid4().hex}'.encode()
+    path = attacks.write_submission(tmp_path / 'loopy', {'ex1-1': '# Exercise 1.1\nwhile True:\n    pass'})
+    env = dict(os.environ, ADL_GRADER_TEST=mark.split(b'=')[1].decode())
+    grader = subprocess.Popen([sys.executable, '-m', 'autodiff_lite.grading', 'grade', str(path),
+                               '--solutions', str(FIX)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def ours():
+        found = []
+        for pid in os.listdir('/proc'):
+            try:
+                if pid.isdigit() and int(pid) != grader.pid and mark in Path(f'/proc/{pid}/environ').read_bytes():
+                    found.append(int(pid))
+            except OSError:
+                pass
+        return found
+
+    deadline = time.monotonic() + 20
+    while len(ours()) < 2 and time.monotonic() < deadline:     # the verdict process and bwrap
+        time.sleep(0.2)
+    assert len(ours()) >= 2
+    grader.send_signal(signal.SIGKILL)
+    grader.wait()
+    deadline = time.monotonic() + 5
+    while ours() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ours() == []

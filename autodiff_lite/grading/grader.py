@@ -110,7 +110,7 @@ def _run_verdict(job, seconds):
     env.update(MPLBACKEND='Agg', OPENBLAS_NUM_THREADS='1', PYTHONDONTWRITEBYTECODE='1')
     proc = subprocess.Popen([sys.executable, '-m', 'autodiff_lite.grading.verdict'], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=str(REPO),
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_die_with_us)
     chunks, size = [], [0]
 
     def read():
@@ -147,6 +147,15 @@ def _run_verdict(job, seconds):
         return out, None
     except (ValueError, AssertionError):
         return None, f'the grading process ended without a result (exit code {proc.returncode})'
+
+
+def _die_with_us():
+    """In the verdict process: end when the grader ends (Ctrl-C, a kill), taking its sandbox along."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)      # PR_SET_PDEATHSIG, SIGKILL (Linux)
+    except (OSError, AttributeError):
+        pass
 
 
 def _kill(proc):

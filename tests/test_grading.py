@@ -361,3 +361,28 @@ def test_format_errors_name_the_cell_and_the_fix(edit, message):
     with pytest.raises(FormatError, match=None) as info:
         read_exercises(doctored(edit), 'solutions/x.ipynb')
     assert message in str(info.value)
+
+
+FIXTURE = ROOT / 'tests' / 'fixtures' / 'grading' / 'solutions' / '01_fixture.ipynb'
+
+
+@pytest.mark.parametrize('tests, message', [
+    ("check_close(square(3.0), 9.0)", "line 1: 'square' is the student's, used outside a @probe"),
+    ("_f = lambda: square\ncheck_close(_f()(3.0), 9.0)", "line 1: 'square' is the student's"),
+    ("_k = 3.0\n\n\n@probe\ndef sq():\n    return square(_k)\n\n\ncheck_close(sq(), 9.0)",
+     "probe sq() uses '_k' of the test cell"),
+])
+def test_a_test_cell_that_breaks_the_probe_rules_is_a_format_error(tests, message):
+    nb = nbformat.read(str(FIXTURE), as_version=4)
+    next(c for c in nb.cells if c.id == 'ex1-1-tests').source = tests
+    with pytest.raises(FormatError) as info:
+        read_exercises(nb, 'fixture.ipynb')
+    assert message in str(info.value)
+
+
+def test_locals_and_the_test_cells_own_helpers_are_not_the_students():
+    nb = nbformat.read(str(FIXTURE), as_version=4)
+    next(c for c in nb.cells if c.id == 'ex1-1-tests').source = (
+        "@reference\ndef expect(square):\n    return [square for square in (1,)][0] * 9.0\n\n\n"
+        "@probe\ndef sq(x):\n    import math\n    return square(x) + math.pi * 0\n\n\ncheck_close(sq(3.0), expect(1.0))")
+    assert len(read_exercises(nb, 'fixture.ipynb')) == 3

@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 NB_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: grading-selftest lab fresh test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser test-journey clean export test-interop interop-venv
+.PHONY: grading-selftest release lab fresh test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser test-journey clean export test-interop interop-venv
 
 # PyTorch is optional: the tests cross-check against it when installed. We take it only
 # from a local CPU wheel (never the registry's multi-GB CUDA build).
@@ -87,6 +87,11 @@ grade: $(STAMP)
 	  echo "exercises/ to work/ and opens JupyterLab), answer in work/NN_<topic>.ipynb, save, then make grade."; \
 	  exit 1; fi; \
 	$(BIN)/python -m autodiff_lite.grading grade $$nbs
+
+# the course as a graded class receives it: no solutions/, no hidden tests (default DIR: ../<this folder>-class)
+DIR ?= ../$(notdir $(CURDIR))-class
+release: $(STAMP)
+	$(BIN)/python -m autodiff_lite.grading release $(DIR)
 
 # every lesson and solutions notebook, or only the one(s) given: make notebooks NB=solutions/01_chain_rule.ipynb
 # (no per-cell timing metadata: a re-run's diff is its real changes)

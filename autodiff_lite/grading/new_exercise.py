@@ -13,9 +13,8 @@ notebook and in its lesson (notebooks/NN_topic.ipynb), are updated.
 import re
 from pathlib import Path
 
-import nbformat
 
-from .build import FormatError, read_exercises, render
+from .build import FormatError, _nbf, read_exercises, render
 
 __all__ = ['new_exercise', 'lesson_notebook', 'COUNT', 'count_word', 'stated_counts']
 
@@ -58,7 +57,7 @@ def _update_counts(nb, n):
 
 
 def _cell(kind, source, cid, **meta):
-    make = nbformat.v4.new_code_cell if kind == 'code' else nbformat.v4.new_markdown_cell
+    make = _nbf().v4.new_code_cell if kind == 'code' else _nbf().v4.new_markdown_cell
     cell = make(source, metadata=meta)
     cell.id = cid
     return cell
@@ -113,7 +112,7 @@ def new_exercise(path, number, points, title='TITLE'):
         points = int(points)
     if not str(title).strip() or '\n' in str(title):
         raise FormatError('--title must be one line of text')
-    nb = nbformat.read(str(path), as_version=4)
+    nb = _nbf().read(str(path), as_version=4)
     exercises = read_exercises(nb, str(path))
     mine = [e for e in exercises if e.number.split('.')[0] == m[1]]
     last = max((int(e.number.split('.')[1]) for e in mine), default=0)
@@ -138,7 +137,7 @@ def new_exercise(path, number, points, title='TITLE'):
     # the lesson's own text ("Your turn: five graded exercises") follows too
     lesson_nb = lesson_notebook(path)
     if lesson_nb is not None:
-        text = nbformat.read(str(lesson_nb), as_version=4)
+        text = _nbf().read(str(lesson_nb), as_version=4)
         if _update_counts(text, len(exercises) + 1):
             lesson_nb.write_bytes(render(text))
     return [c.id for c in cells]

@@ -162,7 +162,8 @@ def contributions(node, grad_out, create_graph=False):
                 partial = every[i] if row.variadic else row.partials[i](*inputs, out)
             except (ArithmeticError, ValueError) as err:
                 raise errors.derivative_error(row, node._prev, err) from None
-            result.append((p, partial * grad_out))
+            # (times 1.0 is skipped: with create_graph it would be one more node)
+            result.append((p, grad_out if partial.__class__ is float and partial == 1.0 else partial * grad_out))
     return result
 
 

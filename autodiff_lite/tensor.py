@@ -29,7 +29,7 @@ from .tensor_rules import RULES, Rule, is_basic_index, unbroadcast
 
 __all__ = ['Tensor', 'RULES', 'Rule', 'unbroadcast', 'linear', 'concatenate', 'stack',
            'softmax', 'log_softmax', 'cross_entropy', 'mse', 'no_grad', 'rule_node', 'as_constant',
-           'seed_of', 'walk_arrays']
+           'seed_of', 'walk_arrays', 'make_node']
 
 _NO_CTX = {}
 
@@ -68,7 +68,7 @@ def as_constant(x, name):
     raise TypeError(f'{name}: cannot combine a Tensor with {type(x).__name__} {x!r}')
 
 
-def _make(data, op, prev, saved=(), ctx=None):
+def make_node(data, op, prev, saved=(), ctx=None):
     """An op's output node; it joins the graph only if an input requires grad.
 
     `saved` are the inputs' arrays as the forward pass used them (a tensor's
@@ -114,14 +114,14 @@ def _elementwise(name, inputs):
             except ValueError:
                 raise errors.broadcast_error(name, sa, sb) from None
         raise
-    return _make(data, name, inputs, datas)
+    return make_node(data, name, inputs, datas)
 
 
 def rule_node(name, inputs, **ctx):
     """Run a RULES row forward and record the node (`ctx`: the row's settings, e.g. axis)."""
     datas = [x.data if isinstance(x, Tensor) else x for x in inputs]
     data = RULES[name].f(*datas, **ctx)
-    return _make(data, name, tuple(inputs), datas, ctx or _NO_CTX)
+    return make_node(data, name, tuple(inputs), datas, ctx or _NO_CTX)
 
 
 # --- the Tensor class -----------------------------------------------------------------
@@ -234,7 +234,7 @@ class Tensor(Node):
 
     def detach(self):
         """Same data (shared), no history: gradients stop here."""
-        return _make(self.data, '', ())
+        return make_node(self.data, '', ())
 
     @staticmethod
     def _apply(name, *inputs):
@@ -242,7 +242,7 @@ class Tensor(Node):
         row = OPS[name]
         if len(inputs) == 1 and not row.domain:   # exp, tanh, relu ...: nothing to check
             a = inputs[0].data
-            return _make(row.f(a), name, inputs, (a,))
+            return make_node(row.f(a), name, inputs, (a,))
         kinds = [type(x).__name__ for x in inputs if isinstance(x, Operators)]
         if set(kinds) != {'Tensor'}:
             raise errors.mix_error(name, kinds)

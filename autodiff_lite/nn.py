@@ -15,7 +15,6 @@ import numpy as np
 
 from .graph import no_grad as no_grad_ctx
 from .losses import cross_entropy, mse
-from .ops import apply
 from .tensor import Tensor, rule_node
 from .value import Value
 
@@ -152,7 +151,7 @@ class _Activation(Module):
         if not isinstance(x, Tensor):
             raise TypeError(f'{type(self).__name__}() takes a Tensor, got {type(x).__name__}: '
                             f'wrap arrays with Tensor(...)')
-        return apply(self.op, x)
+        return getattr(x, self.op)()             # Tensor.relu, .tanh, .sigmoid
 
     def __repr__(self):
         return f'{type(self).__name__}()'

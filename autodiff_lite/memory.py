@@ -175,7 +175,10 @@ def peak_model(n, k=None):
     n = _whole(n, 'n (the number of steps)')
     if k is None:
         return 1 + STEP_OPS * n
-    return 1 + k + 1 + STEP_OPS * max(segment_sizes(n, k))
+    k = _whole(k, 'k (the number of segments)')
+    if k > n:
+        segment_sizes(n, k)                      # (says why)
+    return 1 + k + 1 + STEP_OPS * -(-n // k)     # the longest segment has ceil(n / k) steps
 
 
 def measure_chain(n, k=None, x=0.5, repeats=3):

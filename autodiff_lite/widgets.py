@@ -942,8 +942,8 @@ def checkpoint_explorer(n=400, k=1, sweep=(1, 3, 10, 100, 400), repeats=3):
             ax.set_xscale('log')
             ax.set_xlabel('segments k')
             ax.set_title(what, fontsize=9)
-            ax.set_ylim(bottom=0)
-        count.legend(fontsize=7)
+            ax.set_ylim(0, 1.45 * max(plain[key], *(results[g][key] for g in ks)) / unit)
+        count.legend(fontsize=7, loc='upper center', ncol=1, framealpha=0.9)
         plot.value = _png(fig)
 
     def show(change=None):

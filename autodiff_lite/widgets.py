@@ -523,8 +523,15 @@ def gradient_flow(depth=20, scale=1.0, activation='tanh', width=64, max_depth=50
                          f'<b>{spread:.3g}</b> ({verdict})')
         fig = _figure(5.5, 3.2)
         ax = fig.add_subplot()
+        ref = result[-1]
+        # at least four decades either side of the last layer: a level line looks level
+        lo, hi = min(finite + [ref / 1e4]), max(finite + [ref * 1e4])
+        ax.axhspan(ref / 10, ref * 10, color='#2e8b57', alpha=0.12, label='within 10x of the last layer')
         ax.semilogy(range(1, len(result) + 1), [v if v > 0 else np.nan for v in result], 'o-',
                     color='#c0392b', ms=3)
+        ax.set_ylim(lo / 2, hi * 2)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize=7, loc='lower right')
         ax.set_xlabel('layer k (input side on the left)')
         ax.set_ylabel('‖dL/dh_k‖')
         ax.set_title(f'{act_w.value}, scale {scale_w.value:.2f}, depth {depth_w.value}')

@@ -13,6 +13,7 @@ import math
 import numbers
 import re
 import time
+import unicodedata
 
 import ipywidgets as widgets
 import numpy as np
@@ -22,7 +23,7 @@ from .functional import jacobian
 from .gradcheck import central_difference
 from .ops import tanh
 from .value import Value
-from .viz import INSTALL_HINT, backward_steps, draw_graph
+from .viz import INSTALL_HINT, WIDE_PT, _width_pt, backward_steps, draw_graph
 
 __all__ = ['graph_explorer', 'backward_stepper', 'finite_difference_lab',
            'training_dashboard', 'mode_race', 'broadcast_explorer', 'broadcast_report',
@@ -47,8 +48,10 @@ def _graph_html(view):
         return (f'<pre style="font-size:11px">{html.escape(view.source)}</pre>'
                 f'<p><i>{html.escape(INSTALL_HINT)}</i></p>')
     svg = re.sub(r'<\?xml[^>]*\?>|<!DOCTYPE[^>]*>|<!--.*?-->', '', svg, flags=re.S)
-    # shrink a wide graph to the cell's width (the viewBox keeps its proportions)
-    svg = svg.replace('<svg ', '<svg style="max-width:100%; height:auto" ', 1)
+    if _width_pt(svg) <= WIDE_PT:
+        # fit the cell's width (the viewBox keeps its proportions)
+        svg = svg.replace('<svg ', '<svg style="max-width:100%; height:auto" ', 1)
+    # wider than a cell even laid out top to bottom: full size, readable; the box scrolls
     return f'<div class="adl-graph" style="overflow:auto; max-width:100%">{svg.strip()}</div>'
 
 
@@ -450,6 +453,161 @@ def mode_race(n_values=(1, 2, 4, 8, 16, 32), repeats=3, f=None):
     button.on_click(race)
     return _panel([button, status, widgets.HBox([plot, table])], results=results, button=button,
                   plot=plot, table=table, status=status, output=plot, race=race)
+
+
+# --- forward mode, step by step (lesson 03) ---------------------------------------------------
+# A forward pass computes every node's (primal, tangent) pair in topological order: a leaf's
+# tangent is its seed, an op's is sum_i  d out/d in_i * tangent(in_i), with the partials of
+# ops.OPS (the rule Dual applies). Computed here on the graph of a Value expression, so the
+# drawing can show the pairs appearing left to right.
+class ForwardStep:
+    """Node `node` gets primal `primal` and tangent `tangent`; `terms` lists the
+    (input, partial, input's tangent) products that add up to it (empty for a leaf)."""
+    __slots__ = ('index', 'node', 'primal', 'tangent', 'terms')
+
+    def __init__(self, index, node, primal, tangent, terms):
+        self.index, self.node, self.primal, self.tangent, self.terms = index, node, primal, tangent, terms
+
+    def __repr__(self):
+        return f'ForwardStep({self.index}, {_name(self.node)}, ({self.primal:.4g}, {self.tangent:.4g}))'
+
+
+def _seed_of(order, seed):
+    """{leaf: seed tangent} from a dict keyed by leaf labels (or leaves); other leaves get 0."""
+    from .graph import Node
+    leaves = [n for n in order if not n._prev]
+    by_label = {n.label: n for n in leaves if getattr(n, 'label', '')}
+    if not isinstance(seed, dict):
+        raise TypeError(f'seed must be a dict of tangents by input label, e.g. {{"x": 1.0, "y": 0.0}}, '
+                        f'got {type(seed).__name__}')
+    tangents = {n: 0.0 for n in leaves}
+    for key, value in seed.items():
+        leaf = key if isinstance(key, Node) else by_label.get(key)
+        if leaf not in tangents:
+            raise ValueError(f'seed names {key!r}, which is not an input of this graph; its inputs '
+                             f'are labelled {sorted(by_label) or "(none: give the leaves labels)"}')
+        tangents[leaf] = float(value)
+    return tangents
+
+
+def forward_steps(root, seed):
+    """The states of a forward-mode pass over the graph of `root` (a scalar Value), seeded with
+    `seed` ({'x': 1.0, 'y': 0.0}: the tangent of each input; unnamed inputs get 0)."""
+    from .graph import topo_sort
+    from .ops import plain
+    from .value import contributions
+    if not isinstance(root, Value) or isinstance(getattr(root, 'data', None), np.ndarray):
+        raise TypeError(f'forward_steps needs a scalar Value (the result of a computation), '
+                        f'got {type(root).__name__}')
+    order = topo_sort(root)
+    seeds = _seed_of(order, seed)
+    tangent, steps = {}, []
+    for k, node in enumerate(order):
+        primal = float(plain(node.data))
+        terms = []
+        if not node._prev:
+            t = seeds[node]
+        else:
+            t = 0.0
+            # the partials Value.backward uses (times 1): a constant input has tangent 0
+            for p, local in contributions(node, 1.0):
+                local = float(plain(local))
+                terms.append((p, local, tangent[p]))
+                t += local * tangent[p]
+        tangent[node] = t
+        steps.append(ForwardStep(k, node, primal, t, terms))
+    return steps
+
+
+def _hide_unknown(svg, ids, known):
+    """Blank the data and tangent of nodes not computed yet (graphviz groups carry the DOT id)."""
+    def fix(m):
+        if m.group(1) in known:
+            return m.group(0)
+        return re.sub(r'>(data|tangent) [^<]*<', r'>\1 ?<', m.group(0))
+    return re.sub(r'<g id="node\d+" class="node">\s*<title>(v\d+)</title>.*?</g>', fix, svg, flags=re.S)
+
+
+def forward_stepper(root, seed, interval=1200):
+    """A step slider and a play button that walk a forward-mode pass one node at a time.
+
+    Step 0 is the seed; step k shows the (primal, tangent) pairs of the first k
+    nodes in topological order (left to right), the k-th highlighted with the sum
+    that gave its tangent. `seed` is a dict of input tangents by label
+    ({'x': 1.0, 'y': 0.0}), or a list of such dicts to choose from with buttons.
+    """
+    from .graph import topo_sort
+    seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed]
+    if not seeds:
+        raise ValueError('forward_stepper needs a seed, e.g. {"x": 1.0, "y": 0.0}')
+    runs = [forward_steps(root, s) for s in seeds]
+    order = topo_sort(root)
+    ids = {n: f'v{i}' for i, n in enumerate(order)}
+    n = len(order)
+    slider = widgets.IntSlider(value=0, min=0, max=n, description='step')
+    play = widgets.Play(value=0, min=0, max=n, interval=interval, description='play')
+    widgets.link((play, 'value'), (slider, 'value'))
+    labels = [unicodedata.normalize('NFC', 'seed ' + ', '.join(f'{_label(k)}\u0307 = {v:g}' for k, v in s.items()))
+              for s in seeds]
+    choice = widgets.ToggleButtons(options=list(range(len(seeds))), value=0)
+    choice.options = [(text, i) for i, text in enumerate(labels)]
+    caption, output = widgets.HTML(), widgets.HTML()
+
+    def show(change=None):
+        steps, k = runs[choice.value], slider.value
+        done = steps[:k]
+        tangents = {s.node: s.tangent for s in done}
+        if k == 0:
+            node = None
+            caption.value = (f'Step 0 of {n}: {html.escape(labels[choice.value])}; '
+                             'nothing computed yet.')
+        else:
+            step = steps[k - 1]
+            node = step.node
+            if not step.terms:
+                how = f'an input: its tangent is the seed, {step.tangent:.4g}'
+            else:
+                out = _short(node)
+                names = ' + '.join(f'∂{out}/∂{_short(p)} · {_dotted(p)}' for p, _, _ in step.terms)
+                parts = ' + '.join(f'{_num(local)} · {_num(tan)}' for _, local, tan in step.terms)
+                how = f'tangent {_dotted(node)} = {names} = {parts} = <b>{step.tangent:.4g}</b>'
+            caption.value = (f'Step {k} of {n}: <b>{html.escape(_name(node))}</b> = '
+                             f'({step.primal:.4g}, {step.tangent:.4g}), {how}')
+        view = draw_graph(root, show_grad=True, grads={m: tangents.get(m) for m in order},
+                          highlight=node, rankdir='LR')
+        body = _graph_html(view).replace('>grad ', '>tangent ')
+        output.value = _hide_unknown(body, ids, {ids[s.node] for s in done})
+
+    show()
+    slider.observe(show, names='value')
+    choice.observe(lambda change: show(), names='value')
+    parts = [widgets.HBox([play, slider]), caption, output]
+    if len(seeds) > 1:
+        parts.insert(0, choice)
+    return _panel(parts, slider=slider, play=play, choice=choice, caption=caption, output=output,
+                  runs=runs)
+
+
+def _label(key):
+    return key if isinstance(key, str) else _short(key)
+
+
+def _short(node):
+    """A node's name for a formula: 'p' for the label 'p = x·y'."""
+    return html.escape(_name(node).split(' = ')[0].strip())
+
+
+def _dotted(node):
+    """The tangent's symbol: a dot over a one-letter name (ẋ), else 'tangent of name'."""
+    name = _short(node)
+    return unicodedata.normalize('NFC', name + '\u0307') if len(name) == 1 else f'(tangent of {name})'
+
+
+def _num(x):
+    return f'({x:.4g})' if x < 0 else f'{x:.4g}'
+
+
+__all__ += ['forward_stepper', 'forward_steps']
 
 
 # --- lesson 06 -------------------------------------------------------------------------------

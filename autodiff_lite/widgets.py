@@ -28,7 +28,7 @@ from .viz import INSTALL_HINT, WIDE_PT, _width_pt, backward_steps, draw_graph
 __all__ = ['graph_explorer', 'backward_stepper', 'finite_difference_lab',
            'training_dashboard', 'mode_race', 'broadcast_explorer', 'broadcast_report',
            'parse_shape', 'mlp_graph_sizes', 'vectorize_explorer', 'matmul_entry_terms',
-           'matmul_entry_explorer']
+           'matmul_entry_explorer', 'layer_grad_norms', 'gradient_flow']
 
 
 # --- shared pieces ------------------------------------------------------------------
@@ -974,3 +974,98 @@ def checkpoint_explorer(n=400, k=1, sweep=(1, 3, 10, 100, 400), repeats=3):
 
 
 __all__.append('checkpoint_explorer')
+
+
+# --- lesson 09 ---------------------------------------------------------------------------------
+# Vanishing and exploding gradients: the gradient that reaches each layer of a deep MLP.
+ACTIVATIONS_09 = ('tanh', 'sigmoid', 'relu')
+
+
+def layer_grad_norms(depth=20, scale=1.0, activation='tanh', width=64, batch=32, seed=0):
+    """||dL/dh_k|| for k = 1..depth: the gradient that reaches each layer's output h_k.
+
+    The network is h_k = act(h_(k-1) W_k) (no biases), h_0 a batch of standard
+    normal inputs, each W_k drawn from N(0, std²) with std = scale / sqrt(width)
+    (scale 1 is Xavier/Glorot's std for a square layer, sqrt(2) He's), and
+    L = sum of the last layer's outputs, so dL/dh_depth is all ones. Backward,
+    each layer multiplies the gradient by W_k^T and by act'; the norms show
+    whether that product shrinks (vanishes) or grows (explodes) with depth.
+    Returns a list of `depth` floats, first layer first.
+    """
+    from .tensor import Tensor
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
+        raise ValueError(f'depth must be a whole number >= 1, got {depth!r}')
+    scale = _real(scale, 'scale')
+    if scale <= 0:
+        raise ValueError(f'scale must be positive (the weights are N(0, (scale/sqrt(width))²)), got {scale:g}')
+    if activation not in ACTIVATIONS_09:
+        raise ValueError(f'activation must be one of {ACTIVATIONS_09}, got {activation!r}')
+    for name, n in (('width', width), ('batch', batch)):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f'{name} must be a whole number >= 1, got {n!r}')
+    rng = np.random.default_rng(seed)
+    h = Tensor(rng.standard_normal((batch, width)))
+    std = scale / math.sqrt(width)
+    outputs = []
+    with np.errstate(over='ignore', invalid='ignore'):     # an exploding net may reach inf: shown as such
+        for _ in range(int(depth)):
+            w = Tensor(rng.standard_normal((width, width)) * std, requires_grad=True)
+            h = getattr(h @ w, activation)()
+            outputs.append(h)
+        h.sum().backward()
+        return [float(np.linalg.norm(t.grad)) for t in outputs]
+
+
+def gradient_flow(depth=20, scale=1.0, activation='tanh', width=64, max_depth=50):
+    """Sliders for depth, weight scale and activation; the per-layer gradient norms, live, on a log scale.
+
+    `.norms` holds the last computed norms (first layer first), `.readout` says
+    how far they spread (largest / smallest), `.plot` is the picture.
+    """
+    if activation not in ACTIVATIONS_09:
+        raise ValueError(f'activation must be one of {ACTIVATIONS_09}, got {activation!r}')
+    depth_w = widgets.IntSlider(value=depth, min=1, max=max_depth, description='depth',
+                                continuous_update=False)
+    scale_w = widgets.FloatSlider(value=scale, min=0.25, max=4.0, step=0.05, description='scale',
+                                  readout_format='.2f', continuous_update=False)
+    act_w = widgets.ToggleButtons(options=list(ACTIVATIONS_09), value=activation, description='activation')
+    readout, plot = widgets.HTML(), _image(5.5)
+    norms = []
+
+    def show(change=None):
+        try:
+            result = layer_grad_norms(depth_w.value, scale_w.value, act_w.value, width=width)
+        except Exception as err:
+            readout.value = _error_html(err)
+            return
+        norms[:] = result
+        finite = [v for v in result if math.isfinite(v) and v > 0]
+        spread = max(finite) / min(finite) if finite else math.inf
+        verdict = ('level: within a factor of 10' if spread <= 10 else
+                   'vanishing: the first layers get far less' if result[0] < result[-1] else
+                   'exploding: the first layers get far more')
+        readout.value = (f'{act_w.value}, std = {scale_w.value:.2f}/√{width} = '
+                         f'{scale_w.value / math.sqrt(width):.3f}: |dL/dh| from {result[0]:.3g} (layer 1) '
+                         f'to {result[-1]:.3g} (layer {len(result)}); largest / smallest = '
+                         f'<b>{spread:.3g}</b> ({verdict})')
+        fig = _figure(5.5, 3.2)
+        ax = fig.add_subplot()
+        ref = result[-1]
+        # at least four decades either side of the last layer: a level line looks level
+        lo, hi = min(finite + [ref / 1e4]), max(finite + [ref * 1e4])
+        ax.axhspan(ref / 10, ref * 10, color='#2e8b57', alpha=0.12, label='within 10x of the last layer')
+        ax.semilogy(range(1, len(result) + 1), [v if v > 0 else np.nan for v in result], 'o-',
+                    color='#c0392b', ms=3)
+        ax.set_ylim(lo / 2, hi * 2)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize=7, loc='lower right')
+        ax.set_xlabel('layer k (input side on the left)')
+        ax.set_ylabel('‖dL/dh_k‖')
+        ax.set_title(f'{act_w.value}, scale {scale_w.value:.2f}, depth {depth_w.value}')
+        plot.value = _png(fig)
+
+    show()
+    for w in (depth_w, scale_w, act_w):
+        w.observe(show, names='value')
+    return _panel([widgets.HBox([depth_w, scale_w]), act_w, readout, plot], depth=depth_w,
+                  scale=scale_w, activation=act_w, readout=readout, plot=plot, output=plot, norms=norms)

@@ -56,6 +56,11 @@ MISTAKES = [
     ('ex6-2', AXES + CHECK + I + 'return grad.mean(axis=axes).reshape(shape), axes', True, 'mean-not-sum'),
     ('ex6-2', AXES + CHECK + I + 'return grad.sum(axis=axes).reshape(shape), tuple(a - lead for a in axes if a >= lead)',
      True, 'axes-numbered-by-input'),
+    ('ex6-2', AXES + CHECK + I + 'return grad.sum(axis=axes).reshape(shape), tuple(reversed(axes))', True, 'axes-order'),
+    ('ex6-2', AXES + CHECK + I + 'return grad.sum(axis=axes).reshape(shape), axes[lead:]', True, 'missing-new-axes'),
+    ('ex6-2', AXES + 'if len(shape) == grad.ndim and any(s not in (1, g) for s, g in zip(shape, grad.shape)):\n' + I * 2
+     + "raise ValueError(f'{shape} vs {grad.shape}')\n" + I + 'return grad.sum(axis=axes).reshape(shape), axes',
+     True, 'no-shape-check'),                          # (3,) against (3, 4) slips through: a visible test
     ('ex6-2', 'lead = grad.ndim - len(shape)\n' + I + "if lead < 0: raise ValueError(f'{shape} vs {grad.shape}')\n" + I
      + 'axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and grad.shape[lead + i] != 1)\n'
      + I + 'return grad.sum(axis=axes).reshape(shape), axes', True, 'no-shape-check'),

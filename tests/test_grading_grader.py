@@ -205,3 +205,11 @@ def test_a_relative_solutions_folder_is_the_one_graded_against(tmp_path, monkeyp
     rep = grade_notebook(sub, Path('sol'), timeout=5, sandboxed=False)
     assert rep['error'] is None, rep
     assert {e['exercise']: e['max_points'] for e in rep['exercises']}['1.1'] == 7
+
+
+def test_class_dot_writes_its_grades_next_to_the_folder_by_its_name(tmp_path, monkeypatch):
+    klass = tmp_path / 'class-7'
+    attacks.write_submission(klass / 'alice', attacks.SOLVED, base=attacks.exercise_notebook())
+    monkeypatch.chdir(klass)
+    assert main(['grade', '--class', '.', '--solutions', str(FIX), '--unsafe', '--timeout', '5']) == 0
+    assert (tmp_path / 'class-7-grades' / 'gradebook.csv').is_file()

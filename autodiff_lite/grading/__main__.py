@@ -79,7 +79,11 @@ def cmd_grade(args):
     table = format_table(reports)
     status = 1 if any(r.get('error') for r in reports) else 0
     if args.klass or args.out:
-        out = Path(args.out) if args.out else Path(args.klass).resolve().parent / (Path(args.klass).name + '-grades')
+        if args.out:
+            out = Path(args.out)
+        else:
+            klass = Path(args.klass).resolve()    # `--class .` gets its folder's name too
+            out = klass.parent / (klass.name + '-grades')
         for path in write_class_outputs(reports, out):
             print(f'wrote {_rel(path)}', file=sys.stderr)
     if args.json:

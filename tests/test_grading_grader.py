@@ -213,3 +213,15 @@ def test_class_dot_writes_its_grades_next_to_the_folder_by_its_name(tmp_path, mo
     monkeypatch.chdir(klass)
     assert main(['grade', '--class', '.', '--solutions', str(FIX), '--unsafe', '--timeout', '5']) == 0
     assert (tmp_path / 'class-7-grades' / 'gradebook.csv').is_file()
+
+
+def test_a_student_folder_without_a_notebook_on_top_is_named_not_skipped_silently(tmp_path, capsys):
+    klass = tmp_path / 'class'
+    attacks.write_submission(klass / 'alice', attacks.SOLVED, base=attacks.exercise_notebook())
+    attacks.write_submission(klass / 'dave' / 'work', attacks.SOLVED, base=attacks.exercise_notebook())
+    attacks.write_submission(klass / '.ipynb_checkpoints', attacks.SOLVED, base=attacks.exercise_notebook())
+    assert main(['grade', '--class', str(klass), '--solutions', str(FIX), '--unsafe', '--timeout', '5']) == 0
+    out = capsys.readouterr()
+    assert 'dave: no notebook to grade' in out.err and 'work/' + attacks.NB in out.err
+    assert '.ipynb_checkpoints' not in out.out
+    assert (tmp_path / 'class-grades' / 'feedback' / 'alice.md').is_file()

@@ -58,7 +58,15 @@ def _class_paths(folder):
     folder = Path(folder)
     if not folder.is_dir():
         raise GradingError(f'{folder}: not a folder (--class takes a folder with one folder per student)')
-    return sorted(p for p in folder.glob('*/*.ipynb'))
+    paths = []
+    for student in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith('.')):
+        found = sorted(student.glob('*.ipynb'))
+        if not found:             # never a silent gap in the gradebook
+            deeper = sorted(student.glob('**/*.ipynb'))
+            print(f'warning: {student}: no notebook to grade (--class takes DIR/<student>/<lesson>.ipynb)'
+                  + (f'; found {deeper[0].relative_to(student)}: move it up' if deeper else ''), file=sys.stderr)
+        paths += found
+    return paths
 
 
 def _progress(done, total, path, seconds):

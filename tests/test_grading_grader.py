@@ -187,3 +187,41 @@ def test_killing_the_grader_ends_its_verdict_process_and_sandbox(tmp_path):
     while ours() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert ours() == []
+
+
+def test_a_relative_solutions_folder_is_the_one_graded_against(tmp_path, monkeypatch):
+    """--solutions DIR relative to the working directory, not to the package (the verdict's cwd)."""
+    (tmp_path / 'sol').mkdir()
+    src = json.loads((Path(FIX) / attacks.NB).read_text())
+    for cell in src['cells']:                 # a teacher's copy where 1.1 is worth 7 points
+        if cell.get('id') == 'ex1-1-tests':
+            cell['metadata']['points'] = 7
+        if cell.get('id') == 'ex1-1-task':
+            text = ''.join(cell['source'])
+            cell['source'] = text.replace(text[text.index('('):text.index(')') + 1], '(7 points)', 1)
+    (tmp_path / 'sol' / attacks.NB).write_text(json.dumps(src))
+    sub = attacks.write_submission(tmp_path / 'alice', attacks.SOLVED, base=attacks.exercise_notebook())
+    monkeypatch.chdir(tmp_path)
+    rep = grade_notebook(sub, Path('sol'), timeout=5, sandboxed=False)
+    assert rep['error'] is None, rep
+    assert {e['exercise']: e['max_points'] for e in rep['exercises']}['1.1'] == 7
+
+
+def test_class_dot_writes_its_grades_next_to_the_folder_by_its_name(tmp_path, monkeypatch):
+    klass = tmp_path / 'class-7'
+    attacks.write_submission(klass / 'alice', attacks.SOLVED, base=attacks.exercise_notebook())
+    monkeypatch.chdir(klass)
+    assert main(['grade', '--class', '.', '--solutions', str(FIX), '--unsafe', '--timeout', '5']) == 0
+    assert (tmp_path / 'class-7-grades' / 'gradebook.csv').is_file()
+
+
+def test_a_student_folder_without_a_notebook_on_top_is_named_not_skipped_silently(tmp_path, capsys):
+    klass = tmp_path / 'class'
+    attacks.write_submission(klass / 'alice', attacks.SOLVED, base=attacks.exercise_notebook())
+    attacks.write_submission(klass / 'dave' / 'work', attacks.SOLVED, base=attacks.exercise_notebook())
+    attacks.write_submission(klass / '.ipynb_checkpoints', attacks.SOLVED, base=attacks.exercise_notebook())
+    assert main(['grade', '--class', str(klass), '--solutions', str(FIX), '--unsafe', '--timeout', '5']) == 0
+    out = capsys.readouterr()
+    assert 'dave: no notebook to grade' in out.err and 'work/' + attacks.NB in out.err
+    assert '.ipynb_checkpoints' not in out.out
+    assert (tmp_path / 'class-grades' / 'feedback' / 'alice.md').is_file()

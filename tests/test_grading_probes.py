@@ -183,3 +183,23 @@ def test_tensor_leaf_arguments_cross_and_come_back_as_arrays():
     payload, originals = wire.pack_args([t], {})
     (copy,), _, _ = wire.unpack_args(json.loads(json.dumps(payload)))
     assert isinstance(copy, Tensor) and copy is not t and np.array_equal(copy.data, t.data)
+
+
+def test_a_result_of_a_container_subclass_crosses_as_the_plain_container():
+    """An honest defaultdict, OrderedDict or namedtuple is the answer it holds; overrides are not called."""
+    import collections
+    Pair = collections.namedtuple('Pair', 'dX dW')
+    grads = collections.defaultdict(float, {'w': 8.0})
+
+    class Sly(dict):
+        def items(self):
+            return [('w', 0.0)]
+
+        def __iter__(self):
+            return iter(['w'])
+
+    got = roundtrip([grads, collections.OrderedDict(x=1.0), Pair(1.0, 2.0), Sly(w=8.0, b=4.0)])
+    assert got == [{'w': 8.0}, {'x': 1.0}, (1.0, 2.0), {'w': 8.0, 'b': 4.0}]
+    assert [type(v) for v in got] == [dict, dict, tuple, dict]
+    with pytest.raises(wire.WireError):
+        wire.pack_args([collections.OrderedDict(x=1.0)], {})       # arguments stay plain data only

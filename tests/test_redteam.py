@@ -109,3 +109,36 @@ def test_every_notebook_gets_json_and_the_exit_code_says_one_failed(tmp_path):
     assert out.returncode == 1
     assert [n['points'] for n in doc['notebooks']] == [3, 0]
     assert doc['notebooks'][0]['error'] is None and 'not valid JSON' in doc['notebooks'][1]['error']
+
+
+# --- a probe's own computations: what it counts or compares runs in the student's process ----------
+_BACKWARD_43 = '''# Exercise 4.3
+def backward_fixed(root):
+    root.backward()                       # the task forbids it; the probe checks the .grad fields
+    return {n: n.grad for n in topo_sort(root)}
+'''
+SHADOW_BUILTINS = {
+    'shadow-any-in-globals': 'def any(it):\n    return False\n\n\n' + _BACKWARD_43,
+    'patch-builtins-any': 'import builtins\nbuiltins.any = lambda it: False\n\n\n' + _BACKWARD_43,
+}
+
+
+def test_a_probe_uses_python_s_own_builtins_not_the_student_s(tmp_path):
+    """Exercise 4.3's probe decides 'did backward_fixed change a .grad?' with any(...) in the
+    sandbox: a student's `any` (a global of the answer, or builtins.any patched) must not answer."""
+    nb = 'solutions/04_reverse_mode.ipynb'
+    base = json.loads((ROOT / 'exercises' / Path(nb).name).read_text())
+    paths = []
+    for name, answer in SHADOW_BUILTINS.items():
+        sub = json.loads(json.dumps(base))
+        for cell in sub['cells']:
+            if cell.get('id') == 'ex4-3':
+                cell['source'] = answer
+        (tmp_path / name).mkdir()
+        paths.append(tmp_path / name / Path(nb).name)
+        paths[-1].write_text(json.dumps(sub))
+    reports = grade(paths, ROOT / 'solutions', timeout=10, jobs=2, require_sandbox=True)
+    for name, rep in zip(SHADOW_BUILTINS, reports):
+        e = {e['exercise']: e for e in rep['exercises']}['4.3']
+        assert (e['status'], e['points']) == ('failed', 0), (name, e)
+        assert 'untouched' in e['message'], (name, e)

@@ -61,7 +61,15 @@ def _class_paths(folder):
     folder = Path(folder)
     if not folder.is_dir():
         raise GradingError(f'{folder}: not a folder (--class takes a folder with one folder per student)')
-    return sorted(p for p in folder.glob('*/*.ipynb'))
+    paths = []
+    for student in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith('.')):
+        found = sorted(student.glob('*.ipynb'))
+        if not found:             # never a silent gap in the gradebook
+            deeper = sorted(student.glob('**/*.ipynb'))
+            print(f'warning: {student}: no notebook to grade (--class takes DIR/<student>/<lesson>.ipynb)'
+                  + (f'; found {deeper[0].relative_to(student)}: move it up' if deeper else ''), file=sys.stderr)
+        paths += found
+    return paths
 
 
 def _progress(done, total, path, seconds):
@@ -82,7 +90,11 @@ def cmd_grade(args):
     table = format_table(reports)
     status = 1 if any(r.get('error') for r in reports) else 0
     if args.klass or args.out:
-        out = Path(args.out) if args.out else Path(args.klass).resolve().parent / (Path(args.klass).name + '-grades')
+        if args.out:
+            out = Path(args.out)
+        else:
+            klass = Path(args.klass).resolve()    # `--class .` gets its folder's name too
+            out = klass.parent / (klass.name + '-grades')
         for path in write_class_outputs(reports, out):
             print(f'wrote {_rel(path)}', file=sys.stderr)
     if args.json:

@@ -90,7 +90,9 @@ def grade_notebook(path, solutions=None, timeout=30, seed=None, sandboxed=None, 
             return _job_report(path, teacher_path, [], msg)
     if sandboxed is None:
         sandboxed = sandbox_mode(warn=lambda m: print(m, file=sys.stderr))
-    job = {'teacher': str(teacher_path), 'answers': answers, 'timeout': timeout,
+    # absolute: the verdict process runs in the package's folder, where a relative --solutions
+    # would name the course's own solutions/ instead of the teacher's
+    job = {'teacher': str(teacher_path.resolve()), 'answers': answers, 'timeout': timeout,
            'seed': secrets.randbits(31) if seed is None else int(seed), 'sandboxed': bool(sandboxed)}
     # every answer and test cell may take its time, and a hang costs a restart
     limit = notebook_seconds or 60.0 + timeout * 2 * (len(_all_entries(teacher_path, '', '')) + 1)

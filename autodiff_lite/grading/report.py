@@ -106,7 +106,9 @@ def write_summary(reports, folder):
     lines = [f'# Class summary: {students} students, {len(reports)} notebooks', '']
     if errors:
         lines += [f'{len(errors)} notebooks could not be graded (see the gradebook and the feedback files).', '']
-    lines += ['| exercise | solved | not solved yet | failed | other | misconceptions diagnosed |',
+    lines += ['"solved" counts the students who handed the exercise\'s notebook in; the gradebook gives 0 to the others.',
+              '',
+              '| exercise | solved | not solved yet | failed | other | misconceptions diagnosed |',
               '|---|---|---|---|---|---|']
     for n in numbers:
         s = summary[n]
@@ -122,16 +124,18 @@ def _chart(numbers, summary, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     mis = Counter()
     for n in numbers:
         mis.update({f'{n} {k}': v for k, v in summary[n]['misconceptions'].items()})
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
     a.bar(numbers, [summary[n]['solved'] / max(summary[n]['students'], 1) for n in numbers], color='#4c72b0')
     a.set_ylim(0, 1)
-    a.set_title('solved, per exercise (fraction of the class)')
+    a.set_title('solved, per exercise (fraction of those who handed it in)')
     top = mis.most_common(10)[::-1]
     b.barh([k for k, _ in top] or ['(none)'], [v for _, v in top] or [0], color='#dd8452')
     b.set_title('misconceptions the hints diagnosed (students)')
+    b.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))     # whole students
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

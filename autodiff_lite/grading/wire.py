@@ -5,6 +5,7 @@
     tuple, set, frozenset           {"$tuple": [...]}, {"$set": [...]}, {"$frozenset": [...]}
     list                            [...]
     dict (any keys)                 {"$dict": [[key, value], ...]}
+    (a result's dict, list or tuple subclass: as the plain container of what it holds)
     numpy array                     {"$array": {"dtype": "float64", "shape": [2, 3], "data": [...]}}
     numpy scalar                    {"$np": "float32", "v": ...}
     Value / Tensor node             {"$node": i}: position i in the payload's node table
@@ -149,6 +150,15 @@ class _Encoder:
             return {'$dual': [self.enc(x.primal, depth + 1), self.enc(x.tangent, depth + 1)]}
         if self.strict:
             raise WireError(f'{type(x).__name__} is not plain data')
+        # a result that is a dict, list or tuple of a subclass (defaultdict, OrderedDict, a
+        # namedtuple) crosses as the plain container of what it holds, read with the base
+        # type's own methods: an override of items() or __iter__ is never called
+        if isinstance(x, dict):
+            return self.enc(dict(dict.items(x)), depth)
+        if isinstance(x, list):
+            return self.enc(list(list.__iter__(x)), depth)
+        if isinstance(x, tuple):
+            return self.enc(tuple(tuple.__iter__(x)), depth)
         return self.opaque(x)
 
     @staticmethod

@@ -1,17 +1,19 @@
 # autodiff-lite: `make lab` to learn, `make test` to check everything.
 PY      ?= python3
-VENV    := .venv
+VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 NB_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: grading-selftest lab test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser clean
+.PHONY: grading-selftest lab fresh test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser clean
 
 # PyTorch is optional: the tests cross-check against it when installed. We take it only
 # from a local CPU wheel (never the registry's multi-GB CUDA build).
 TORCH_WHEELS ?= /opt/wheels
 TORCH_STAMP  := $(VENV)/.torch
 
+# what a student needs (make lab); make test adds the test and development tools
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -19,7 +21,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-$(TORCH_STAMP): $(STAMP)
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $(DEV_STAMP)
+
+$(TORCH_STAMP): $(DEV_STAMP)
 	@if ls $(TORCH_WHEELS)/torch-*+cpu-*.whl >/dev/null 2>&1; then \
 	  echo "installing PyTorch from the local CPU wheel in $(TORCH_WHEELS), for the cross-checks"; \
 	  $(BIN)/python -m pip install -q --no-index --find-links $(TORCH_WHEELS) --no-deps torch && \
@@ -31,48 +37,61 @@ $(TORCH_STAMP): $(STAMP)
 # as root (a container), JupyterLab refuses to start without --allow-root
 LAB_OPTS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# JupyterLab at the repository root (every lesson and exercise reachable), open on lesson 01;
+# the student's answers go in work/ (git-ignored), copied from exercises/ the first time only
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(LAB_OPTS) notebooks/01_chain_rule.ipynb
+	$(BIN)/python -m autodiff_lite.workcopy
+	$(BIN)/jupyter lab $(LAB_OPTS) --ServerApp.root_dir=. notebooks/01_chain_rule.ipynb
 
-test: $(STAMP) $(TORCH_STAMP)
+# start one exercise notebook afresh: make fresh NB=01 (the old copy goes to work/previous/)
+fresh: $(STAMP)
+	@test -n "$(NB)" || { echo "make fresh: say which notebook, e.g. make fresh NB=01 (or NB=01_chain_rule)"; exit 2; }
+	$(BIN)/python -m autodiff_lite.workcopy --fresh $(NB)
+
+test: $(DEV_STAMP) $(TORCH_STAMP)
 	$(BIN)/python -m pytest -q tests
 	$(MAKE) --no-print-directory notebooks-test solutions-test exercises-check grading-selftest test-browser
 
-unit: $(STAMP)
+unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q tests
 
-notebooks-test: $(STAMP)
+notebooks-test: $(DEV_STAMP)
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
 	  $(BIN)/python -m pytest -q --nbval $(NB_OPTS) notebooks; \
 	else echo "notebooks-test: no lessons yet"; fi
 
-solutions-test: $(STAMP)
+solutions-test: $(DEV_STAMP)
 	@if ls solutions/*.ipynb >/dev/null 2>&1; then \
 	  $(BIN)/python -m pytest -q --nbval-lax $(NB_OPTS) solutions; \
 	else echo "solutions-test: no solutions yet"; fi
 
-exercises-check: $(STAMP)
+exercises-check: $(DEV_STAMP)
 	$(BIN)/python -m autodiff_lite.grading build --check
 
 # untouched exercises/ must score 0 ("not solved yet"), solutions/ graded as a submission full marks
-grading-selftest: $(STAMP)
+grading-selftest: $(DEV_STAMP)
 	$(BIN)/python -m autodiff_lite.grading selftest
 
 # never over a student's work in exercises/ (answer cells edited) unless FORCE=1
 exercises: $(STAMP)
 	$(BIN)/python -m autodiff_lite.grading build $(if $(FORCE),--force)
 
-NB ?= exercises/*.ipynb
+# your copies in work/ by default; one notebook: make grade NB=work/01_chain_rule.ipynb
 grade: $(STAMP)
-	$(BIN)/python -m autodiff_lite.grading grade $(NB)
+	@nbs="$(or $(NB),$(wildcard work/*.ipynb))"; \
+	if [ -z "$$nbs" ]; then \
+	  echo "make grade: no work copy yet: work/ holds no exercise notebooks. Run make lab (it copies"; \
+	  echo "exercises/ to work/ and opens JupyterLab), answer in work/NN_<topic>.ipynb, save, then make grade."; \
+	  exit 1; fi; \
+	$(BIN)/python -m autodiff_lite.grading grade $$nbs
 
 notebooks: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 notebooks/*.ipynb solutions/*.ipynb
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
 
-test-browser: $(STAMP)
+test-browser: $(DEV_STAMP)
 	@if [ -f tests/browser_check.py ]; then $(BIN)/python tests/browser_check.py; \
 	else echo "test-browser: no browser check yet"; fi
 

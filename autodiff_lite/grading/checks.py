@@ -12,30 +12,33 @@ import re
 
 import numpy as np
 
-from ..graph import Node
+from ..graph import Node as _EngineNode
+from .probes import Misconception
+from .wire import DualView, NodeView
 
 __all__ = ['check_close', 'check_grads', 'check_topo_order', 'check_raises', 'check_true',
-           'node_name']
-# What test cells call: the grader restores these before every test cell and rejects an answer
-# that rebinds one. node_name is a helper of the messages, not a checker.
+           'node_name', 'CheckFailure']
+# What test cells call. node_name is a helper of the messages, not a checker.
 CHECKERS = ('check_close', 'check_grads', 'check_topo_order', 'check_raises', 'check_true')
+# a node of the engine, or one that came back from a probe (read-only, same names)
+Node = (_EngineNode, NodeView)
 
 _NOT_NUMBER = object()
 _PRECEDENCE = {'add': 1, 'sub': 1, 'mul': 2, 'div': 2, 'pow': 3}
 
 # Hints for misconceptions the numbers alone can reveal (see check_grads).
-SIGN_HINT = ('the sign is flipped: check the order in a subtraction (d(a - b)/db = -1) '
-             'or a division (d(a/b)/db = -a/b²)')
-UPSTREAM_HINT = ('this is the local derivative alone: multiply it by the upstream gradient '
-                 '(chain rule: grad_in = local partial × grad_out)')
+SIGN_HINT = Misconception('sign-flip', 'the sign is flipped: check the order in a subtraction '
+                          '(d(a - b)/db = -1) or a division (d(a/b)/db = -a/b²)')
+UPSTREAM_HINT = Misconception('missing-upstream', 'this is the local derivative alone: multiply it by '
+                              'the upstream gradient (chain rule: grad_in = local partial × grad_out)')
 ACCUMULATE_HINT = ('this is 1/{k} of the answer, as if only one of {k} equal paths counted: '
                    'a node used more than once must accumulate its gradient (+=), not assign it (=)')
-DOUBLE_HINT = ('this is twice the answer: gradients accumulated over two backward() calls '
-               '(call zero_grad() in between), or one path counted twice')
+DOUBLE_HINT = Misconception('double-count', 'this is twice the answer: gradients accumulated over two '
+                            'backward() calls (call zero_grad() in between), or one path counted twice')
 REDUCE_HINT = ('shape {actual} is the broadcast shape: the input had shape {expected}, so sum '
                'the gradient over the broadcast axes {axes} (unbroadcast)')
-ZERO_HINT = ('the gradient is zero: was backward() called on the output, and does the '
-             'value really depend on this input?')
+ZERO_HINT = Misconception('zero-grad', 'the gradient is zero: was backward() called on the output, and '
+                          'does the value really depend on this input?')
 
 
 # --- formatting -------------------------------------------------------------------
@@ -51,17 +54,28 @@ def _fmt(x):
     return repr(x)
 
 
+class CheckFailure(AssertionError):
+    """A failed check, its parts kept apart: the grader shows a hidden test's hint and
+    misconception id without its expected value."""
+
+    def __init__(self, message, name='', expected='', actual='', hint='', misconception=None):
+        super().__init__(message)
+        self.name, self.expected, self.actual = name, expected, actual
+        self.hint, self.misconception = str(hint), misconception
+
+
 def _fail(name, expected, actual, hint, detail=''):
     hint = hint or 're-read the task and print the intermediate values of your computation'
     msg = f'{name}: expected {expected}, got {actual}. Hint: {hint}'
-    raise AssertionError(msg + (f'\n{detail}' if detail else ''))
+    raise CheckFailure(msg + (f'\n{detail}' if detail else ''), name, expected, actual, hint,
+                       getattr(hint, 'id', None))
 
 
 def _as_array(x):
     """x as a float ndarray (a Value or Tensor gives its data), or _NOT_NUMBER."""
     if isinstance(x, Node) and hasattr(x, 'data'):
         x = x.data
-    if x is None or isinstance(x, (str, bytes, dict, set)) or hasattr(x, 'tangent'):
+    if x is None or isinstance(x, (str, bytes, dict, set, DualView)) or hasattr(x, 'tangent'):
         # a Dual is two numbers: which one is meant must be said (.primal or .tangent)
         return _NOT_NUMBER
     try:
@@ -95,7 +109,7 @@ def _not_a_number(name, expected, actual, hint):
     if actual is None:
         _fail(name, _fmt(expected), 'None', hint or 'did your function `return` its result?')
     fix = ('use .primal for the value or .tangent for the derivative'
-           if type(actual).__name__ == 'Dual' else 'return a number (or an array)')
+           if type(actual).__name__ in ('Dual', 'DualView') else 'return a number (or an array)')
     _fail(name, _fmt(expected), f'{actual!r} ({type(actual).__name__})', hint or fix)
 
 
@@ -130,7 +144,7 @@ def check_close(actual, expected, name='value', rtol=1e-6, atol=1e-9, hint='', m
 
 def _unbroadcast_axes(big, small):
     """The axes a gradient of shape `big` must be summed over to get shape `small`, or None."""
-    if len(big) < len(small):
+    if len(big) < len(small):  # noqa
         return None
     lead = len(big) - len(small)
     axes = list(range(lead))
@@ -149,7 +163,8 @@ def _diagnose_grad(act, exp, rtol, atol, upstream):
         if axes is not None:
             reduced = act.sum(axis=axes).reshape(exp.shape)
             if _close(reduced, exp, rtol, atol):
-                return REDUCE_HINT.format(actual=act.shape, expected=exp.shape, axes=axes)
+                return Misconception('missing-unbroadcast', REDUCE_HINT.format(
+                    actual=act.shape, expected=exp.shape, axes=axes))
         return None
     if not np.any(np.abs(exp) > atol):           # expected is zero: nothing to scale
         return None
@@ -162,7 +177,7 @@ def _diagnose_grad(act, exp, rtol, atol, upstream):
             return UPSTREAM_HINT
     for k in (2, 3, 4):
         if _close(act, exp / k, rtol, atol):
-            return ACCUMULATE_HINT.format(k=k)
+            return Misconception('assign-not-accumulate', ACCUMULATE_HINT.format(k=k))
     if _close(act, 2 * exp, rtol, atol):
         return DOUBLE_HINT
     if not np.any(act):
@@ -272,13 +287,25 @@ def _node_name(node, depth):
     return f'{row.symbol if row else op}({", ".join(args)})'
 
 
+def _reachable(root):
+    """The nodes root depends on (root included), engine nodes and probe results alike."""
+    seen, stack, out = {root}, [root], []
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        for p in node._prev:
+            if isinstance(p, Node) and p not in seen:
+                seen.add(p)
+                stack.append(p)
+    return out
+
+
 def check_topo_order(order, root):
     """Pass when `order` lists every node reachable from `root` once, each after its inputs.
 
     Any valid order is accepted (there are usually many). The message names
     the first violated edge, a missing node, a duplicate or a stranger.
     """
-    from ..graph import topo_sort
     if not isinstance(root, Node):
         raise TypeError(f'check_topo_order: root must be a node, got {type(root).__name__}')
     try:
@@ -286,7 +313,7 @@ def check_topo_order(order, root):
     except TypeError:
         _fail('topological order', 'a list of nodes', f'{order!r} ({type(order).__name__})',
               'return a list of the nodes, inputs first')
-    reachable = topo_sort(root)
+    reachable = _reachable(root)
     for i, node in enumerate(order):
         if not isinstance(node, Node):
             _fail('topological order', 'a list of nodes', f'{node!r} at position {i}',
@@ -347,8 +374,11 @@ def check_raises(fn, exc_type=Exception, match=None, hint=''):
           hint or f'check the input and raise {want} when it is invalid')
 
 
-def check_true(condition, message):
-    """Pass when `condition` is true; otherwise fail with `message`."""
+def check_true(condition, message, misconception=None):
+    """Pass when `condition` is true; otherwise fail with `message`
+    ('<what>: expected ..., got .... Hint: ...'). A hidden test shows only the part after
+    'Hint:' (and `misconception`, a stable id, or the hint's own id)."""
     if not condition:
-        raise AssertionError(message)
+        hint = message.split('Hint:', 1)[1].strip() if 'Hint:' in message else ''
+        raise CheckFailure(message, hint=hint, misconception=misconception or getattr(message, 'id', None))
 

@@ -139,3 +139,29 @@ def test_newton_explorer_bad_input(kwargs, message):
     args = {'x0': (-1.2, 1.0), 'minimum': (1.0, 1.0), **kwargs}
     with pytest.raises(ValueError, match=message):
         W.newton_explorer(rosen, **args)
+
+
+# --- against PyTorch, when installed --------------------------------------------------------
+def test_newton_path_matches_torch_on_rosenbrock():
+    torch = pytest.importorskip('torch')
+    from torch.autograd.functional import hessian, jacobian
+
+    def rosen_t(p):
+        return (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
+
+    p = torch.tensor([-1.2, 1.0], dtype=torch.float64)
+    ours, _ = W.newton_path(rosen, (-1.2, 1.0), 4)
+    for k in range(1, 5):
+        p = p - torch.linalg.solve(hessian(rosen_t, p), jacobian(rosen_t, p))
+        assert ours[k] == pytest.approx(p.numpy(), rel=1e-10, abs=1e-12)
+
+
+def test_taylor_coefficients_match_torch_higher_derivatives():
+    torch = pytest.importorskip('torch')
+    x = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    d, expected = torch.tanh(x), []
+    for k in range(6):
+        expected.append(d.item() / math.factorial(k))
+        (d,) = torch.autograd.grad(d, x, create_graph=True)
+    box = W.taylor_explorer(lambda v: v.tanh(), 0.3, max_degree=5, x_range=(-1, 1))
+    assert box.coefficients == pytest.approx(expected, rel=1e-12)

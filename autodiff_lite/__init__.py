@@ -8,11 +8,12 @@ from .dual import Dual
 from .functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
 from .gradcheck import check_local_gradients, gradcheck, numerical_grad
 from .graph import enable_grad, is_grad_enabled, no_grad, topo_sort
+from .ops import define_op
 from .tensor import Tensor
 from .value import Value
 from .viz import backward_steps, draw_graph
 
-__all__ = ['Value', 'Dual', 'Tensor', 'no_grad', 'enable_grad', 'is_grad_enabled',
+__all__ = ['Value', 'Dual', 'Tensor', 'no_grad', 'enable_grad', 'is_grad_enabled', 'define_op',
            'grad', 'value_and_grad', 'jvp', 'vjp', 'jacobian', 'hessian',
            'gradcheck', 'numerical_grad', 'check_local_gradients',
            'topo_sort', 'draw_graph', 'backward_steps', 'setup', 'best_time']

@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from .dual import Dual
-from .graph import _Tracing, enable_grad
+from .graph import Tracing, enable_grad
 from .value import Value, backward
 
 __all__ = ['grad', 'value_and_grad', 'jvp', 'vjp', 'jacobian', 'hessian']
@@ -31,17 +31,55 @@ def _tracing(leaves=()):
     """While f runs on Values (`leaves`) or Duals: graphs are built even inside no_grad()
     (as torch.func.grad does), and float() of a node that carries a derivative raises
     instead of dropping it."""
-    _Tracing.inputs.append(set(leaves))
+    Tracing.inputs.append(set(leaves))
     try:
         with enable_grad():
             yield
     finally:
-        _Tracing.inputs.pop()
+        Tracing.inputs.pop()
 
 
 def _packed(args):
-    """True for f(v) called with one sequence (a list, tuple or 1-D array) of numbers."""
+    """True for f(v) called with one sequence (a list, tuple or array) of numbers."""
     return len(args) == 1 and isinstance(args[0], (list, tuple, np.ndarray)) and np.ndim(args[0]) >= 1
+
+
+class _Flat:
+    """f's inputs as one flat list of floats, and f as a function of that list.
+
+    f(1.0, 2.0) stays as it is; f(v) with v a list or 1-D array gets a list; f(X) with
+    X an n-D array gets an array of the same shape (of Values or Duals), so X[0] is
+    a row as f expects. `out_shape` records the shape of f's output (() for a number).
+    """
+    def __init__(self, f, args):
+        self.shape = None
+        if _packed(args):
+            arr = np.asarray(args[0], dtype=float)
+            self.shape = arr.shape
+            self.xs = [float(a) for a in arr.ravel()]
+        else:
+            self.xs = [float(a) for a in args]
+        self.f, self.out_shape = f, None
+
+    def __call__(self, *v):
+        if self.shape is None:
+            out = self.f(*v)
+        elif len(self.shape) == 1:
+            out = self.f(list(v))
+        else:
+            grid = np.empty(len(v), dtype=object)
+            grid[:] = v
+            out = self.f(grid.reshape(self.shape))
+        if self.out_shape is None:
+            self.out_shape = np.shape(out) if isinstance(out, np.ndarray) else \
+                ((len(out),) if isinstance(out, (list, tuple)) else ())
+        return out
+
+    def shaped(self, J):
+        """J (m x n) as out_shape + in_shape for an n-D input (as PyTorch), m x n otherwise."""
+        if self.shape is None or len(self.shape) < 2:
+            return J
+        return J.reshape(tuple(self.out_shape or ()) + self.shape)
 
 
 def _scalar_output(out, fname):
@@ -138,44 +176,42 @@ def jacobian(f, mode='reverse'):
         raise ValueError(f"jacobian mode must be 'forward' or 'reverse', got {mode!r}")
 
     def wrapped(*args):
-        packed = _packed(args)
-        xs = [float(a) for a in (np.ravel(args[0]) if packed else args)]
-        g = (lambda *v: f(list(v))) if packed else f
-        n = len(xs)
+        g = _Flat(f, args)
+        xs, n = g.xs, len(g.xs)
         if mode == 'forward':
             cols = []
             for j in range(n):
                 _, t = jvp(g, xs, [1.0 if k == j else 0.0 for k in range(n)])
                 cols.append(np.atleast_1d(np.asarray(t, dtype=float)))
-            return np.column_stack(cols)
+            return g.shaped(np.column_stack(cols))
         out, vjp_fn = vjp(g, *xs)
         m = len(np.atleast_1d(out))
         rows = [vjp_fn([1.0 if k == i else 0.0 for k in range(m)] if m > 1 else 1.0)
                 for i in range(m)]
-        return np.array(rows, dtype=float).reshape(m, n)
+        return g.shaped(np.array(rows, dtype=float).reshape(m, n))
     return wrapped
 
 
 def hessian(f):
     """Return a function x ↦ H, the n × n matrix of second derivatives (reverse over reverse).
 
-    Like jacobian, f takes n floats, or one sequence of n floats."""
+    Like jacobian, f takes n floats, or one sequence of n floats; for an n-D array
+    input X, H has shape X.shape + X.shape (as PyTorch)."""
     def wrapped(*args):
-        packed = _packed(args)
-        xs = [float(a) for a in (np.ravel(args[0]) if packed else args)]
+        g = _Flat(f, args)
+        xs = g.xs
+        n = len(xs)
         leaves = [Value(x, label=f'x{i}') for i, x in enumerate(xs)]
+        H = np.zeros((n, n))                     # (a constant function: H = 0)
         with _tracing(leaves):                   # (the second backward needs graphs too)
-            out = _scalar_output(f(leaves) if packed else f(*leaves), 'hessian')
-            if not out.requires_grad:            # a constant: H = 0
-                return np.zeros((len(xs), len(xs)))
-            out.backward(create_graph=True)      # each leaf.grad is now a Value with a graph
-        grads = [leaf.grad for leaf in leaves]
-        H = np.zeros((len(xs), len(xs)))
-        for i, gi in enumerate(grads):
+            out = _scalar_output(g(*leaves), 'hessian')
+            if out.requires_grad:
+                out.backward(create_graph=True)  # each leaf.grad is now a Value with a graph
+        for i, gi in enumerate([leaf.grad for leaf in leaves]):
             if isinstance(gi, Value) and gi.requires_grad:
                 for leaf in leaves:
                     leaf.grad = 0.0
                 gi.backward()
                 H[i] = [float(leaf.grad) for leaf in leaves]
-        return H
+        return H.reshape(g.shape * 2) if g.shape is not None and len(g.shape) >= 2 else H
     return wrapped

@@ -8,22 +8,30 @@ node of a graph separately and names the one whose local derivative is wrong.
 import math
 
 from .graph import Node, enable_grad, topo_sort
-from .ops import OPS
+from .ops import OPS, plain
 from .value import Value
 
-__all__ = ['numerical_grad', 'gradcheck', 'GradcheckReport', 'check_local_gradients', 'LocalCheck']
+__all__ = ['central_difference', 'numerical_grad', 'gradcheck', 'GradcheckReport', 'check_op',
+           'check_local_gradients', 'LocalCheck']
+
+
+def central_difference(f, xs, i, h=1e-6):
+    """(f(x + h e_i) - f(x - h e_i)) / 2h: the slope of f in its input i at xs, error O(h²).
+
+    The one central difference of the package: gradcheck, the per-node check,
+    the finite-difference widget and the tests all use it.
+    """
+    up, down = list(xs), list(xs)
+    up[i] += h
+    down[i] -= h
+    return (f(*up) - f(*down)) / (2 * h)
 
 
 def numerical_grad(f, *inputs, h=1e-6):
     """Central-difference estimate of df/d inputs[i] for each i (f takes and returns floats)."""
     xs = [float(x) for x in inputs]
-    grads = []
-    for i in range(len(xs)):
-        up, down = list(xs), list(xs)
-        up[i] += h
-        down[i] -= h
-        grads.append((float(f(*up)) - float(f(*down))) / (2 * h))
-    return grads
+    as_float = lambda *v: float(f(*v))          # noqa: E731
+    return [central_difference(as_float, xs, i, h) for i in range(len(xs))]
 
 
 class GradcheckReport:
@@ -73,13 +81,9 @@ def gradcheck(f, *inputs, h=1e-6, atol=1e-6, rtol=1e-4):
         out.backward()
     analytic = [leaf.grad for leaf in leaves]
     # the differences evaluate f on Values that build no graph, so f may use .tanh() etc.
-    numeric = numerical_grad(lambda *xs: _as_float(f(*[Value(x, requires_grad=False) for x in xs])),
+    numeric = numerical_grad(lambda *xs: plain(f(*[Value(x, requires_grad=False) for x in xs])),
                              *inputs, h=h)
     return GradcheckReport(analytic, numeric, atol, rtol)
-
-
-def _as_float(x):
-    return float(x.data) if isinstance(x, Value) else float(x)
 
 
 class LocalCheck:
@@ -101,6 +105,20 @@ class LocalCheck:
                 f"central difference says {self.numeric:.8g}")
 
 
+def _at_a_kink(f, xs, i, out, analytic, h):
+    """True where f has a kink in input i (relu, abs at 0) and `analytic` is one of the
+    one-sided derivatives or between them (a subgradient): no single derivative exists there."""
+    up, down = list(xs), list(xs)
+    up[i] += h
+    down[i] -= h
+    try:
+        right, left = (f(*up) - out) / h, (out - f(*down)) / h
+    except (ArithmeticError, ValueError):
+        return False
+    tol = 1e-3 * (1 + abs(left) + abs(right))      # one-sided differences are only O(h) accurate
+    return abs(right - left) > tol and min(left, right) - tol <= analytic <= max(left, right) + tol
+
+
 def check_local_gradients(root, h=1e-6, atol=1e-6, rtol=1e-4):
     """Check each op node's local partials (from ops.OPS) against central differences of
     its own forward function at the node's inputs. Returns a list of `LocalCheck`;
@@ -119,14 +137,72 @@ def check_local_gradients(root, h=1e-6, atol=1e-6, rtol=1e-4):
         for i, p in enumerate(node._prev):
             if not isinstance(p, Node):
                 continue                      # constants have no gradient to check
-            up, down = list(datas), list(datas)
-            up[i] += h
-            down[i] -= h
             try:
-                numeric = (row.f(*up) - row.f(*down)) / (2 * h)
+                numeric = central_difference(row.f, datas, i, h)
             except (ArithmeticError, ValueError):
                 continue                      # at the edge of the domain: nothing to compare
             analytic = float(row.partial(i, datas, out))
             ok = abs(analytic - numeric) <= atol + rtol * abs(numeric) or math.isclose(analytic, numeric)
+            if not ok:
+                ok = _at_a_kink(row.f, datas, i, out, analytic, h)
             results.append(LocalCheck(node, i, analytic, numeric, ok))
     return results
+
+
+def check_op(name, *points, h=1e-5, rtol=1e-4, atol=1e-6):
+    """Check row `name` of ops.OPS at each point (a tuple of inputs); a list of problems, [] if none.
+
+    First derivatives: each partial against central differences of the forward.
+    Second derivatives: `hessian` (reverse over reverse, through create_graph) and
+    a Dual over a Dual, against central differences of the partials. A partial
+    that calls a plain-number helper (math.cosh, np.cosh) instead of operators
+    and other rows fails here, with the row's name.
+    """
+    from .dual import Dual                      # (functional imports this module's neighbours)
+    from .functional import hessian
+    from .ops import apply
+    row = OPS[name]
+    problems = []
+
+    def close(got, want):
+        return abs(got - want) <= atol + rtol * abs(want)
+
+    def first(i):
+        return lambda *xs: row.partial(i, xs, row.f(*xs))
+
+    for args in points:
+        args = [float(a) for a in args]
+        where = f"row {name!r} at {tuple(args)}"
+        out = row.f(*args)
+        n = len(args)
+        for i in range(n):
+            want, got = central_difference(row.f, args, i, h), row.partial(i, args, out)
+            if not close(plain(got), want):
+                problems.append(f'{where}: partial {i} is {plain(got):.8g}, central differences '
+                                f'of the forward say {want:.8g}')
+        if row.surrogate:
+            continue                                # deliberately not the derivative
+        rule = ('a partial may use only operators and other rows (through their op functions), '
+                'never a helper on plain numbers')
+        try:
+            H = hessian(lambda *xs: apply(name, *xs))(*args)
+        except Exception as err:
+            problems.append(f'{where}: hessian fails ({type(err).__name__}: {err}); {rule}')
+            H = None
+        for i in range(n):
+            for j in range(n):
+                want = central_difference(first(i), args, j, h)
+                if H is not None and not close(H[i][j], want):
+                    problems.append(f'{where}: hessian[{i}][{j}] is {H[i][j]:.8g}, central differences '
+                                    f'of partial {i} say {want:.8g}; {rule}')
+                try:
+                    xs = [Dual(Dual(a, float(k == i)), Dual(float(k == j), 0.0)) for k, a in enumerate(args)]
+                    got = apply(name, *xs)
+                    got = plain(got.tangent.tangent if isinstance(got.tangent, Dual) else 0.0)
+                except Exception as err:
+                    problems.append(f'{where}: Dual over Dual fails ({type(err).__name__}: {err}); {rule}')
+                    continue
+                if not close(got, want):
+                    problems.append(f'{where}: Dual over Dual gives d2/dx{i}dx{j} = {got:.8g}, central '
+                                    f'differences of partial {i} say {want:.8g}; {rule}')
+    return problems

@@ -6,17 +6,14 @@ number or an array), which takes part in the forward pass but gets no
 gradient.
 """
 
-__all__ = ['Node', 'topo_sort', 'parents', 'no_grad', 'enable_grad', 'is_grad_enabled']
+from .ops import Operators
+
+__all__ = ['Node', 'topo_sort', 'no_grad', 'enable_grad', 'is_grad_enabled', 'GradMode', 'Tracing']
 
 
-class Node:
-    """Base of every graph node type; lets the walkers tell nodes from constants."""
+class Node(Operators):
+    """Base of every graph node type (`Value`, `Tensor`); lets the walkers tell nodes from constants."""
     __slots__ = ()
-
-
-def parents(node):
-    """The inputs of `node` that are nodes (constants left out), in order, repeats kept."""
-    return [p for p in node._prev if isinstance(p, Node)]
 
 
 def topo_sort(roots):
@@ -45,11 +42,12 @@ def topo_sort(roots):
 
 
 # --- gradient mode, shared by Value and Tensor ----------------------------------
-class _GradMode:
+class GradMode:
+    """Whether ops record a graph right now (`no_grad()` turns it off)."""
     enabled = True
 
 
-class _Tracing:
+class Tracing:
     """The grad / jvp / vjp / jacobian / hessian calls running f right now: one set
     per call of the Values it traces (empty for jvp, whose Duals carry tangents).
     While one runs, float() of a node that carries a derivative (a Value that
@@ -59,7 +57,7 @@ class _Tracing:
 
 
 def is_grad_enabled():
-    return _GradMode.enabled
+    return GradMode.enabled
 
 
 class no_grad:
@@ -76,12 +74,12 @@ class no_grad:
         return cls()(fn)                  # `@no_grad` without parentheses: the wrapped function
 
     def __enter__(self):
-        self._prev_mode = _GradMode.enabled
-        _GradMode.enabled = self._mode
+        self._prev_mode = GradMode.enabled
+        GradMode.enabled = self._mode
         return self
 
     def __exit__(self, *exc):
-        _GradMode.enabled = self._prev_mode
+        GradMode.enabled = self._prev_mode
         return False
 
     def __call__(self, fn):

@@ -14,7 +14,9 @@ import random
 import numpy as np
 
 from .graph import no_grad as no_grad_ctx
-from .tensor import Tensor, _linear, _unary, cross_entropy, mse
+from .losses import cross_entropy, mse
+from .ops import apply
+from .tensor import Tensor, rule_node
 from .value import Value
 
 __all__ = ['Module', 'Neuron', 'Layer', 'MLP',
@@ -133,7 +135,7 @@ class Linear(Module):
             raise ValueError(f'Linear({self.nin}, {self.nout}) takes inputs of shape (batch, {self.nin}), '
                              f'got {x.shape}')
         # one `linear` node for x @ w + b (faster than a matmul node and an add node)
-        return _linear(x, self.w, self.b) if self.b is not None else x @ self.w
+        return rule_node('linear', (x, self.w, self.b)) if self.b is not None else x @ self.w
 
     def parameters(self):
         return [self.w] if self.b is None else [self.w, self.b]
@@ -150,7 +152,7 @@ class _Activation(Module):
         if not isinstance(x, Tensor):
             raise TypeError(f'{type(self).__name__}() takes a Tensor, got {type(x).__name__}: '
                             f'wrap arrays with Tensor(...)')
-        return _unary(self.op, x)
+        return apply(self.op, x)
 
     def __repr__(self):
         return f'{type(self).__name__}()'

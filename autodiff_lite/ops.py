@@ -8,141 +8,41 @@ serves every engine:
 * `Dual` (forward mode) uses it forwards: ``tangent = sum(partial * input tangent)``
 * `Tensor` uses it elementwise on numpy arrays (then `unbroadcast`)
 
-Because the partials only use operators and the helpers below (`exp`, `log`,
-`cos`, ...), evaluating them on `Value`s builds a graph of the gradient: that
-is how gradients of gradients work.
+Adding an op is one call, here or in a notebook cell:
+
+    softplus = define_op('softplus', lambda a: np.logaddexp(0.0, a), lambda a, out: sigmoid(a))
+    softplus(Value(1.0))            # works at once for Value, Dual, Tensor, grad, hessian ...
+
+**The rule that makes higher derivatives work:** a partial uses only
+operators and other rows (through their op functions: `exp`, `cos`,
+`sigmoid` ...). Evaluated on `Value`s, it then builds a graph of the gradient,
+which can be differentiated again. (`step` and `sign` are the exceptions that
+prove it: their own derivative is 0, so a plain number is the right answer.)
 """
 import math
 import operator
 
 import numpy as np
 
-__all__ = ['Op', 'OPS', 'exp', 'log', 'sqrt', 'tanh', 'sin', 'cos', 'step', 'sign']
+__all__ = ['Op', 'OPS', 'define_op', 'apply', 'plain', 'Operators',
+           'add', 'sub', 'mul', 'div', 'power', 'neg', 'exp', 'log', 'sqrt', 'tanh',
+           'sigmoid', 'relu', 'sin', 'cos', 'absolute', 'sum_of', 'dot', 'step', 'sign']
 
 
-# --- helpers that work on floats, numpy arrays and our own node types --------
-def _lift(method, math_fn, np_fn):
-    def fn(x):
-        if isinstance(x, (float, int)):
-            return math_fn(x)
-        if isinstance(x, (np.ndarray, np.generic)):
-            return np_fn(x)
-        return getattr(x, method)()       # Value, Dual, Tensor: build the op
-    fn.__name__ = method
-    return fn
-
-
-exp = _lift('exp', math.exp, np.exp)
-log = _lift('log', math.log, np.log)
-sqrt = _lift('sqrt', math.sqrt, np.sqrt)
-tanh = _lift('tanh', math.tanh, np.tanh)
-sin = _lift('sin', math.sin, np.sin)
-cos = _lift('cos', math.cos, np.cos)
-
-
-def _data(x):
-    """The plain number or array inside a node (or x itself)."""
-    while hasattr(x, 'data') and not isinstance(x, np.ndarray):
-        x = x.data
-    return x
-
-
-def step(x):
-    """Heaviside step: 1 where x > 0, else 0. Its own derivative is 0 (a constant).
-
-    On arrays it is the boolean mask itself: grad_out * mask is then one pass
-    over the data with grad_out's dtype, with no float copy of the mask first.
-    """
-    if x.__class__ is not np.ndarray:     # (arrays first: the Tensor ReLU's hot path)
-        x = _data(x)
-        if not isinstance(x, np.ndarray):
-            return 1.0 if x > 0 else 0.0
-    return x > 0
-
-
-def sign(x):
-    """-1, 0 or 1: the derivative of |x| (taken as 0 at 0). A constant."""
-    x = _data(x)
-    if isinstance(x, np.ndarray):
-        return np.sign(x) if x.dtype.kind == 'f' else np.sign(x).astype(float)
-    return float((x > 0) - (x < 0))
-
-
-def _pow(a, b):
-    # math.pow raises on a negative base with a fractional exponent, where
-    # a ** b would quietly return a complex number.
-    if isinstance(a, (float, int)) and isinstance(b, (float, int)):
-        return math.pow(a, b)
-    return a ** b
-
-
-_NUMBER = (float, int, np.floating, np.integer)
-
-
-def _dpow_base(a, b, out):
-    # d(a^b)/da = b a^(b-1). For b = 0, a^0 = 1 is a constant: 0, even at a = 0
-    # (where a^(b-1) itself does not exist).
-    if isinstance(b, np.ndarray):         # where b = 0, take a = 1: b a^(b-1) = 0 there
-        return b * np.where(b == 0, 1.0, a) ** (b - 1.0)
-    if isinstance(b, _NUMBER):
-        if b == 0:
-            return 0.0
-    elif _data(b) == 0 and _data(a) == 0:   # nodes (gradients of gradients) at that same point
-        return 0.0
-    return b * _pow(a, b - 1.0)
-
-
-def _dpow_exponent(a, b, out):
-    # d(a^b)/db = a^b ln a. At a = 0 the limit is 0 (0^b = 0 for every b > 0),
-    # though ln 0 does not exist; a negative base has no such derivative at all.
-    if isinstance(a, np.ndarray):         # where a = 0, take ln 1 = 0 instead of ln 0
-        return out * np.log(np.where(a == 0, 1.0, a))
-    if (a if isinstance(a, _NUMBER) else _data(a)) == 0:   # a number, or a node (grad of grad)
-        return 0.0
-    return out * log(a)
-
-
-def _sigmoid(a):
-    # 1 / (1 + e^-a) never overflows written as 0.5 + 0.5 tanh(a/2), but for very
-    # negative a that loses every digit (exactly 0 below -37; float32: below -17):
-    # there e^a / (1 + e^a) is used, accurate to a few ulps.
-    if isinstance(a, (float, int)):
-        if a >= 0:
-            return 1.0 / (1.0 + math.exp(-a))
-        e = math.exp(a)
-        return e / (1.0 + e)
-    if isinstance(a, (np.ndarray, np.generic)):
-        out = np.asarray(np.tanh(0.5 * a))   # (tanh is fast in numpy; exp on every entry is not)
-        out *= 0.5
-        out += 0.5
-        low = a < -4.0
-        if low.any():
-            e = np.exp(a[low])
-            out[low] = e / (1.0 + e)
-        return out
-    return a.sigmoid()                    # Value, Dual, Tensor: build the op
-
-
-def _relu(a):
-    if isinstance(a, np.ndarray):
-        return np.maximum(a, 0)
-    return a if a > 0 else 0.0
-
-
-# --- the table ----------------------------------------------------------------
 class Op:
-    """One primitive: forward `f(*inputs)` and `partials[i](*inputs, out)` = d out / d input i.
+    """One row: forward `f(*inputs)` and `partials[i](*inputs, out)` = d out / d input i.
 
     A variadic row (`sum`, `dot`) takes any number of inputs; its one partials
     function `partials[0](inputs, out)` returns the partial for every input.
     """
-    __slots__ = ('name', 'f', 'partials', 'symbol', 'domain', 'variadic')
+    __slots__ = ('name', 'f', 'partials', 'symbol', 'domain', 'variadic', 'surrogate')
 
-    def __init__(self, name, f, partials, symbol, domain='', variadic=False):
+    def __init__(self, name, f, partials, symbol, domain='', variadic=False, surrogate=False):
         self.name, self.f, self.partials = name, f, partials
-        self.symbol = symbol      # how a graph drawing labels the op node
-        self.domain = domain      # what the inputs must satisfy, for error messages
+        self.symbol = symbol          # how a graph drawing labels the op node
+        self.domain = domain          # what the inputs must satisfy, for error messages
         self.variadic = variadic
+        self.surrogate = surrogate    # the "partial" is deliberately not the derivative
 
     @property
     def arity(self):
@@ -161,8 +61,106 @@ class Op:
 OPS = {}
 
 
-def _row(name, symbol, f, *partials, domain='', variadic=False):
-    OPS[name] = Op(name, f, partials, symbol, domain, variadic)
+def define_op(name, forward, *partials, symbol=None, domain='', variadic=False, surrogate=False):
+    """Add row `name` to `OPS` and return the op, a function of numbers, arrays and nodes alike.
+
+    forward(*inputs) computes the output from plain numbers (and, elementwise,
+    from numpy arrays); partials[i](*inputs, out) is d out / d inputs[i]. A
+    variadic row gives one function, partials[0](inputs, out) -> every input's
+    partial. A partial may use only operators and other rows, so it can be
+    differentiated again. surrogate=True marks a "partial" that is deliberately
+    not the derivative (a straight-through estimator): derivative tests skip it.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f'define_op needs a name (a non-empty str), got {name!r}')
+    for fn, what in [(forward, 'forward'), *((p, f'partial {i}') for i, p in enumerate(partials))]:
+        if not callable(fn):
+            raise TypeError(f"define_op('{name}'): the {what} must be a function, got {fn!r}")
+    if not partials or (variadic and len(partials) != 1):
+        raise TypeError(f"define_op('{name}'): give " + (
+            'one partials function for a variadic op, partials(inputs, out) -> a list'
+            if variadic else 'one partial per input, each a function (*inputs, out)'))
+    OPS[name] = Op(name, forward, partials, symbol or name, domain, variadic, surrogate)
+
+    def op(*inputs):
+        return apply(name, *inputs)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f'The {name!r} row of OPS on numbers, numpy arrays, Values, Duals or Tensors.'
+    return op
+
+
+def apply(name, *inputs):
+    """Row `name` on inputs of any kind: plain numbers and arrays through its forward, nodes
+    through their engine (of mixed nodes, the highest `_rank` wins: a Dual over Values)."""
+    engine = None
+    for x in inputs:
+        if isinstance(x, Operators) and (engine is None or x._rank > engine._rank):
+            engine = x
+    if engine is None:
+        return OPS[name].f(*inputs)
+    return engine._apply(name, *inputs)
+
+
+def plain(x):
+    """The plain number or array inside a node (through nested nodes), or x itself."""
+    while isinstance(x, Operators):
+        x = x.primal if hasattr(type(x), 'primal') else x.data
+    return x
+
+
+# --- forward functions: floats through math (which raises on a domain error), arrays through numpy
+def _elementwise(math_fn, np_fn):
+    def forward(x):
+        if isinstance(x, (float, int)):
+            try:
+                return math_fn(x)
+            except OverflowError:             # e^1000: inf, as numpy, PyTorch and x * x give
+                return _overflowed(np_fn, x)
+        return np_fn(x)
+    forward.__name__ = np_fn.__name__
+    return forward
+
+
+def _overflowed(np_fn, *xs):
+    """The float numpy gives where math overflows: ±inf (the sign numpy works out)."""
+    with np.errstate(over='ignore'):
+        return float(np_fn(*(np.float64(x) for x in xs)))
+
+
+def _pow(a, b):
+    # math.pow raises on a negative base with a fractional exponent, where
+    # a ** b would quietly return a complex number.
+    if isinstance(a, (float, int)) and isinstance(b, (float, int)):
+        try:
+            return math.pow(a, b)
+        except OverflowError:                 # 1e200 ** 2: inf, not a domain error
+            return _overflowed(np.power, a, b)
+    return a ** b
+
+
+def _sigmoid(a):
+    # 1 / (1 + e^-a) never overflows written as 0.5 + 0.5 tanh(a/2), but for very
+    # negative a that loses every digit (exactly 0 below -37; float32: below -17):
+    # there e^a / (1 + e^a) is used, accurate to a few ulps.
+    if isinstance(a, (float, int)):
+        if a >= 0:
+            return 1.0 / (1.0 + math.exp(-a))
+        e = math.exp(a)
+        return e / (1.0 + e)
+    out = np.asarray(np.tanh(0.5 * a))   # (tanh is fast in numpy; exp on every entry is not)
+    out *= 0.5
+    out += 0.5
+    low = a < -4.0
+    if low.any():
+        e = np.exp(a[low])
+        out[low] = e / (1.0 + e)
+    return out
+
+
+def _relu(a):
+    if isinstance(a, np.ndarray):
+        return np.maximum(a, 0)
+    return a if a > 0 else 0.0
 
 
 def _dot(*inputs):
@@ -170,38 +168,138 @@ def _dot(*inputs):
     return sum(map(operator.mul, inputs[:n], inputs[n:]))
 
 
-#    name       symbol  forward                       partial per input (inputs..., out)
-_row('add',     '+',    lambda a, b: a + b,           lambda a, b, out: 1.0,
-                                                      lambda a, b, out: 1.0)
-_row('sub',     '-',    lambda a, b: a - b,           lambda a, b, out: 1.0,
-                                                      lambda a, b, out: -1.0)
-_row('mul',     '*',    lambda a, b: a * b,           lambda a, b, out: b,
-                                                      lambda a, b, out: a)
-_row('div',     '/',    lambda a, b: a / b,           lambda a, b, out: 1.0 / b,
-                                                      lambda a, b, out: -out / b,
-     domain='the divisor must not be 0')
-_row('pow',     '**',   _pow,                         _dpow_base,       # b a^(b-1)
-                                                      _dpow_exponent,   # a^b ln a
-     domain='a negative base needs an integer exponent, and 0 needs a positive one '
-            '(a^b at a = 0 has no derivative in a for 0 < b < 1, nor in b for a < 0)')
-_row('neg',     'neg',  lambda a: -a,                 lambda a, out: -1.0)
-_row('exp',     'exp',  exp,                          lambda a, out: out)
-_row('log',     'log',  log,                          lambda a, out: 1.0 / a,
-     domain='log needs a positive input')
-_row('sqrt',    'sqrt', sqrt,                         lambda a, out: 0.5 / out,
-     domain='sqrt needs a non-negative input (and a positive one for its gradient)')
-_row('tanh',    'tanh', tanh,                         lambda a, out: 1.0 - out * out)
-_row('sigmoid', 'σ',    _sigmoid,
-                                                      lambda a, out: out * (1.0 - out))
-_row('relu',    'ReLU', _relu,                        lambda a, out: step(a))
-_row('sin',     'sin',  sin,                          lambda a, out: cos(a))
-_row('cos',     'cos',  cos,                          lambda a, out: -sin(a))
-_row('abs',     'abs',  abs,                          lambda a, out: sign(a))
+# --- partials that need more than one line ----------------------------------------
+def step(x):
+    """Heaviside step: 1 where x > 0, else 0. Its own derivative is 0 (a constant).
+
+    On arrays it is the boolean mask itself: grad_out * mask is then one pass
+    over the data with grad_out's dtype, with no float copy of the mask first.
+    """
+    if x.__class__ is not np.ndarray:     # (arrays first: the Tensor ReLU's hot path)
+        x = plain(x)
+        if not isinstance(x, np.ndarray):
+            return 1.0 if x > 0 else 0.0
+    return x > 0
+
+
+def sign(x):
+    """-1, 0 or 1: the derivative of |x| (taken as 0 at 0). A constant."""
+    x = plain(x)
+    if isinstance(x, np.ndarray):
+        return np.sign(x) if x.dtype.kind == 'f' else np.sign(x).astype(float)
+    return float((x > 0) - (x < 0))
+
+
+_NUMBER = (float, int, np.floating, np.integer)
+
+
+def _dpow_base(a, b, out):
+    # d(a^b)/da = b a^(b-1). For b = 0, a^0 = 1 is a constant: 0, even at a = 0
+    # (where a^(b-1) itself does not exist).
+    if isinstance(b, np.ndarray):         # where b = 0, take a = 1: b a^(b-1) = 0 there
+        return b * np.where(b == 0, 1.0, a) ** (b - 1.0)
+    if isinstance(b, _NUMBER):
+        if b == 0:
+            return 0.0
+    elif plain(b) == 0 and plain(a) == 0:   # nodes (gradients of gradients) at that same point
+        return 0.0
+    return b * _pow(a, b - 1.0)
+
+
+def _dpow_exponent(a, b, out):
+    # d(a^b)/db = a^b ln a. At a = 0 the limit is 0 (0^b = 0 for every b > 0),
+    # though ln 0 does not exist; a negative base has no such derivative at all.
+    if isinstance(a, np.ndarray):         # where a = 0, take ln 1 = 0 instead of ln 0
+        return out * np.log(np.where(a == 0, 1.0, a))
+    if isinstance(out, np.ndarray):       # (-2) ** x for a Tensor x: nan, as PyTorch gives
+        with np.errstate(invalid='ignore'):
+            return out * np.log(np.where(a == 0, 1.0, a))
+    if (a if isinstance(a, _NUMBER) else plain(a)) == 0:   # a number, or a node (grad of grad)
+        return 0.0
+    return out * log(a)
+
+
+# --- the table ------------------------------------------------------------------------
+#        name                   forward                       partial per input (inputs..., out)
+add = define_op('add',          lambda a, b: a + b,           lambda a, b, out: 1.0,
+                                                              lambda a, b, out: 1.0, symbol='+')
+sub = define_op('sub',          lambda a, b: a - b,           lambda a, b, out: 1.0,
+                                                              lambda a, b, out: -1.0, symbol='-')
+mul = define_op('mul',          lambda a, b: a * b,           lambda a, b, out: b,
+                                                              lambda a, b, out: a, symbol='*')
+div = define_op('div',          lambda a, b: a / b,           lambda a, b, out: 1.0 / b,
+                                                              lambda a, b, out: -out / b, symbol='/',
+                domain='the divisor must not be 0')
+power = define_op('pow',        _pow,                         _dpow_base,       # b a^(b-1)
+                                                              _dpow_exponent,   # a^b ln a
+                  symbol='**',
+                  domain='a negative base needs an integer exponent, and 0 needs a positive one '
+                         '(a^b at a = 0 has no derivative in a for 0 < b < 1, nor in b for a < 0)')
+neg = define_op('neg',          lambda a: -a,                 lambda a, out: -1.0)
+exp = define_op('exp',          _elementwise(math.exp, np.exp), lambda a, out: out)
+log = define_op('log',          _elementwise(math.log, np.log), lambda a, out: 1.0 / a,
+                domain='log needs a positive input')
+sqrt = define_op('sqrt',        _elementwise(math.sqrt, np.sqrt), lambda a, out: 0.5 / out,
+                 domain='sqrt needs a non-negative input (and a positive one for its gradient)')
+tanh = define_op('tanh',        _elementwise(math.tanh, np.tanh), lambda a, out: 1.0 - out * out)
+sigmoid = define_op('sigmoid',  _sigmoid,                     lambda a, out: out * (1.0 - out),
+                    symbol='σ')
+relu = define_op('relu',        _relu,                        lambda a, out: step(a), symbol='ReLU')
+sin = define_op('sin',          _elementwise(math.sin, np.sin), lambda a, out: cos(a))
+cos = define_op('cos',          _elementwise(math.cos, np.cos), lambda a, out: -sin(a))
+absolute = define_op('abs',     abs,                          lambda a, out: sign(a))
 
 # Variadic rows: one node for a whole sum, or a whole w . x, instead of a chain
 # of binary nodes. Inputs of `dot` are w_1..w_n, x_1..x_n;
 # d(w . x)/d w_i = x_i and d(w . x)/d x_i = w_i: each input's partial is its partner.
-_row('sum',     'Σ',    lambda *xs: sum(xs),          lambda xs, out: [1.0] * len(xs),
-     variadic=True)
-_row('dot',     '·',    _dot,                         lambda xs, out: xs[len(xs) // 2:] + xs[:len(xs) // 2],
-     variadic=True)
+sum_of = define_op('sum',       lambda *xs: sum(xs),          lambda xs, out: [1.0] * len(xs),
+                   symbol='Σ', variadic=True)
+dot = define_op('dot',          _dot,                         lambda xs, out: xs[len(xs) // 2:] + xs[:len(xs) // 2],
+                symbol='·', variadic=True)
+
+
+# --- the operator methods, written once for every engine --------------------------------
+class Operators:
+    """`+ - * / ** -x abs(x)` and `x.exp()`, `x.tanh()` ...: each looks up its row of OPS.
+
+    `Value`, `Dual` and `Tensor` inherit these methods; each engine supplies
+    `_apply(name, *inputs)`, which runs a row on its own kind of node. A row
+    added at run time needs no method: call its op function, `softplus(x)`.
+    """
+    __slots__ = ()
+    _rank = 0             # mixed nodes in one op go to the higher rank (see `apply`)
+
+    def __add__(self, other): return self._apply('add', self, other)
+    def __radd__(self, other): return self._apply('add', other, self)
+    def __sub__(self, other): return self._apply('sub', self, other)
+    def __rsub__(self, other): return self._apply('sub', other, self)
+    def __mul__(self, other): return self._apply('mul', self, other)
+    def __rmul__(self, other): return self._apply('mul', other, self)
+    def __truediv__(self, other): return self._apply('div', self, other)
+    def __rtruediv__(self, other): return self._apply('div', other, self)
+    def __pow__(self, other): return self._apply('pow', self, other)
+    def __rpow__(self, other): return self._apply('pow', other, self)
+    def __neg__(self): return self._apply('neg', self)
+    def __abs__(self): return self._apply('abs', self)
+
+    def exp(self): return self._apply('exp', self)
+    def log(self): return self._apply('log', self)
+    def sqrt(self): return self._apply('sqrt', self)
+    def tanh(self): return self._apply('tanh', self)
+    def sigmoid(self): return self._apply('sigmoid', self)
+    def relu(self): return self._apply('relu', self)
+    def sin(self): return self._apply('sin', self)
+    def cos(self): return self._apply('cos', self)
+    def abs(self): return self._apply('abs', self)
+
+    # comparisons and truth look at the numbers, so `if x > 0:`, `if x == 1.0:` and `if x:`
+    # in traced code mean what they say (bool as PyTorch's for a one-element tensor). Nodes
+    # stay usable in sets and dicts by identity: the engine's bookkeeping relies on that.
+    __hash__ = object.__hash__
+    def __eq__(self, other): return plain(self) == plain(other)
+    def __ne__(self, other): return plain(self) != plain(other)
+    def __bool__(self): return bool(plain(self))
+    def __lt__(self, other): return plain(self) < plain(other)
+    def __le__(self, other): return plain(self) <= plain(other)
+    def __gt__(self, other): return plain(self) > plain(other)
+    def __ge__(self, other): return plain(self) >= plain(other)

@@ -5,129 +5,25 @@
     y.backward()          # walks the graph once, in reverse topological order
     x.grad                # dy/dx
 
-Every op looks up its row in `ops.OPS`; no derivative is written in this file.
+`x * y` and `x.tanh()` are written once, in `ops.Operators`; they call
+`Value._apply`, which runs the op's row of `ops.OPS` forward and records the
+inputs. `backward` walks `graph.topo_sort` in reverse and asks the same rows
+for their partials. No derivative is written in this file.
 """
-import numbers
+from . import errors
+from .graph import GradMode, Node, Tracing, enable_grad, topo_sort
+from .ops import OPS, Operators, apply
 
-import numpy as np
-
-from .graph import Node, _GradMode, _Tracing, topo_sort
-from .ops import OPS
-
-__all__ = ['Value']
-
-_REAL = (float, int)
-
-
-def _describe(x):
-    if isinstance(x, Value):
-        return f"{x.label or 'a Value'} = {x.data:g}"
-    return f'{x!r}'
-
-
-def _as_number(x, what):
-    """A plain float for a number; a clear TypeError for anything else."""
-    if x.__class__ is float:
-        return x
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        if isinstance(x, np.ndarray) and x.size == 1 and x.dtype.kind in 'fiu':
-            return float(x.reshape(()))
-        if isinstance(x, Node) and not isinstance(x, Value):
-            raise TypeError(f'{what}: a Value and a {type(x).__name__} do not mix; use '
-                            f'Tensor(v.data) to turn a scalar Value into a tensor')
-        fix = ('convert it first, e.g. float(s)' if isinstance(x, str)
-               else 'pass an int or a float' + (' (a Tensor holds arrays)'
-                                                if isinstance(x, (list, tuple, np.ndarray)) else ''))
-        raise TypeError(f'{what} needs a real number, got {x!r} ({type(x).__name__}): {fix}')
-    return float(x)
-
-
-def _plain(x):
-    """A comparison's other side as a number (a Value's data, without float(Value))."""
-    return x.data if isinstance(x, Value) else float(x)
-
-
-def _traced_float_error(x):
-    return TypeError(
-        f'float() of {_describe(x)} while grad/jvp/jacobian/hessian is tracing f: the result would be a '
-        f'plain number, and its derivative would be lost without a word. math.sin(x), math.exp(x) and '
-        f'float(x) all do this: use the methods x.sin(), x.exp(), x.tanh() ... (or autodiff_lite.ops.sin, '
-        f'which takes numbers and nodes alike); comparisons such as x > 0 work as they are. To read '
-        f'only the number (a check such as math.isfinite, a print), use x.data (a Dual: x.primal).')
-
-
-def _forward_error(row, inputs, err):
-    """Turn a bare math error into one that names the op, its inputs and the fix."""
-    args = ', '.join(_describe(x) for x in inputs)
-    why = row.domain or 'the result is not a finite real number'
-    return ValueError(f"{row.name}({args}) is undefined: {why}. "
-                      f"Check the inputs' values (labels help: Value(x, label='x')). "
-                      f"[{type(err).__name__}: {err}]")
-
-
-def _new(data, op, prev):
-    """Make an op's output node. Skips __init__'s checks: data is already a float."""
-    out = Value.__new__(Value)
-    out.data = data
-    out.grad = 0.0
-    out.label = ''
-    out._op = op
-    if _GradMode.enabled and prev:
-        out._prev = prev
-        out.requires_grad = True
-    else:                       # under no_grad, or only constants in: no graph
-        out._prev = ()
-        out.requires_grad = False
-    return out
-
-
-def _unary(name, a):
-    try:
-        data = OPS[name].f(a.data)
-    except (ArithmeticError, ValueError) as err:
-        raise _forward_error(OPS[name], (a,), err) from None
-    return _new(data, name, (a,) if a.requires_grad else ())
-
-
-def _binary(name, a, b):
-    """a <op> b where one side may be a plain number (kept in the graph as a constant)."""
-    if a.__class__ is Value:
-        ad = a.data
-    else:
-        a = ad = _as_number(a, f"'{name}' with a Value")
-    if b.__class__ is Value:
-        bd = b.data
-    else:
-        b = bd = _as_number(b, f"'{name}' with a Value")
-    try:
-        data = OPS[name].f(ad, bd)
-    except (ArithmeticError, ValueError) as err:
-        raise _forward_error(OPS[name], (a, b), err) from None
-    if isinstance(data, complex):
-        raise _forward_error(OPS[name], (a, b), ValueError('complex result'))
-    needs = ((a.__class__ is Value and a.requires_grad)
-             or (b.__class__ is Value and b.requires_grad))
-    return _new(data, name, (a, b) if needs else ())
-
-
-def _variadic(name, inputs):
-    """One node over many inputs (the `sum` and `dot` rows)."""
-    inputs = tuple(inputs)
-    datas = [x.data if x.__class__ is Value else x for x in inputs]
-    if set(map(type, datas)) != {float}:         # ints or bad input: the slow path
-        inputs = tuple(x if x.__class__ is Value else _as_number(x, f'Value.{name}') for x in inputs)
-        datas = [x.data if x.__class__ is Value else x for x in inputs]
-    data = OPS[name].f(*datas)
-    needs = any(x.__class__ is Value and x.requires_grad for x in inputs)
-    return _new(data, name, inputs if needs else ())
+__all__ = ['Value', 'backward', 'walk', 'contributions']
 
 
 class Value(Node):
     """A scalar node: `data`, `grad`, `label`; `_op` and `_prev` record how it was made."""
     __slots__ = ('data', 'grad', 'label', 'requires_grad', '_op', '_prev')
+    _rank = 1             # a Dual over Values outranks them (ops.apply)
 
     def __init__(self, data, label='', requires_grad=True):
-        self.data = _as_number(data, 'Value()')
+        self.data = errors.as_real(data, 'Value()')
         self.grad = 0.0
         self.label = label
         self.requires_grad = bool(requires_grad)
@@ -139,38 +35,42 @@ class Value(Node):
         g = self.grad.data if isinstance(self.grad, Value) else self.grad   # (a Value after create_graph)
         return f'Value(data={self.data:.6g}, grad={g:.6g}{name})'
 
-    # --- arithmetic: numbers on either side -------------------------------------
-    def __add__(self, other): return _binary('add', self, other)
-    def __radd__(self, other): return _binary('add', other, self)
-    def __sub__(self, other): return _binary('sub', self, other)
-    def __rsub__(self, other): return _binary('sub', other, self)
-    def __mul__(self, other): return _binary('mul', self, other)
-    def __rmul__(self, other): return _binary('mul', other, self)
-    def __truediv__(self, other): return _binary('div', self, other)
-    def __rtruediv__(self, other): return _binary('div', other, self)
-    def __pow__(self, other): return _binary('pow', self, other)
-    def __rpow__(self, other): return _binary('pow', other, self)
-    def __neg__(self): return _unary('neg', self)
-    def __abs__(self): return _unary('abs', self)
-
-    # --- functions ------------------------------------------------------------------
-    def exp(self): return _unary('exp', self)
-    def log(self): return _unary('log', self)
-    def sqrt(self): return _unary('sqrt', self)
-    def tanh(self): return _unary('tanh', self)
-    def sigmoid(self): return _unary('sigmoid', self)
-    def relu(self): return _unary('relu', self)
-    def sin(self): return _unary('sin', self)
-    def cos(self): return _unary('cos', self)
-    def abs(self): return _unary('abs', self)
+    @staticmethod
+    def _apply(name, *inputs):
+        """The node for row `name` of OPS: data = the row's forward on the inputs' numbers,
+        `_prev` = the inputs (a plain number stays in `_prev` as a constant)."""
+        datas = []
+        for x in inputs:
+            if x.__class__ is Value:
+                datas.append(x.data)
+            elif x.__class__ is float:
+                datas.append(x)
+            else:                    # an int, a Dual, a string ...: convert, hand over, or explain
+                return _apply_other(name, inputs)
+        row = OPS[name]
+        try:
+            data = row.f(*datas)
+        except (ArithmeticError, ValueError) as err:
+            raise errors.forward_error(row, inputs, err) from None
+        if data.__class__ is not float:
+            if isinstance(data, complex) or not isinstance(data, (float, int)):
+                raise errors.forward_error(row, inputs, ValueError(f'{type(data).__name__} result'))
+            data = float(data)
+        out = Value.__new__(Value)
+        out.data, out.grad, out.label, out._op = data, 0.0, '', name
+        out._prev, out.requires_grad = (), False      # under no_grad, or only constants in: no graph
+        if GradMode.enabled:
+            for x in inputs:
+                if x.__class__ is Value and x.requires_grad:
+                    out._prev, out.requires_grad = inputs, True
+                    break
+        return out
 
     @staticmethod
     def sum(values):
         """x_1 + ... + x_n as one node (Python's sum() makes a chain of n - 1 nodes)."""
         values = list(values)
-        if not values:
-            return Value(0.0, requires_grad=False)
-        return _variadic('sum', values)
+        return Value._apply('sum', *values) if values else Value(0.0, requires_grad=False)
 
     @staticmethod
     def dot(w, x):
@@ -178,27 +78,18 @@ class Value(Node):
         w, x = list(w), list(x)
         if len(w) != len(x):
             raise ValueError(f'dot needs two sequences of the same length, got {len(w)} and {len(x)}')
-        if not w:
-            return Value(0.0, requires_grad=False)
-        return _variadic('dot', w + x)
+        return Value._apply('dot', *w, *x) if w else Value(0.0, requires_grad=False)
 
     def detach(self):
         """A new leaf with the same data and no history (gradients stop here)."""
         return Value(self.data, label=self.label, requires_grad=False)
 
     def __float__(self):
-        if _Tracing.inputs and self.requires_grad:  # (a constant, or a Value f does not trace, loses nothing)
+        if Tracing.inputs and self.requires_grad:  # (a constant, or a Value f does not trace, loses nothing)
             graph = topo_sort(self)
-            if any(not traced.isdisjoint(graph) for traced in _Tracing.inputs):
-                raise _traced_float_error(self)
+            if any(not traced.isdisjoint(graph) for traced in Tracing.inputs):
+                raise errors.traced_float_error(self)
         return float(self.data)
-
-    # ordering looks at data, so `if x > 0:` works in traced code; == stays identity
-    # (nodes are dict keys and set members in every graph walk)
-    def __lt__(self, other): return self.data < _plain(other)
-    def __le__(self, other): return self.data <= _plain(other)
-    def __gt__(self, other): return self.data > _plain(other)
-    def __ge__(self, other): return self.data >= _plain(other)
 
     def item(self):
         return self.data
@@ -219,53 +110,65 @@ class Value(Node):
         gradient a `Value` with its own graph, for gradients of gradients.
         """
         if not self.requires_grad:
-            raise RuntimeError('backward(): this Value does not require grad and has no graph (it was '
-                               'computed under no_grad(), from constants only, or made with '
-                               'requires_grad=False). Compute it outside no_grad() from Values '
-                               'that require grad.')
+            raise errors.no_graph_error('Value')
         backward([self], [grad], create_graph=create_graph)
 
 
 def backward(roots, seeds, create_graph=False):
-    """Reverse-mode pass from several roots at once, each seeded with its gradient."""
+    """Reverse mode from several roots at once, each seeded with its gradient d L / d root."""
     for root in roots:
         if not isinstance(root, Value):
             raise TypeError(f'backward() needs Value roots, got {type(root).__name__}')
-    seeds = [s if (create_graph and isinstance(s, Value)) else _as_number(s, 'backward(grad=...)')
+    seeds = [s if (create_graph and isinstance(s, Value)) else errors.as_real(s, 'backward(grad=...)')
              for s in seeds]
     order = topo_sort(roots)
     for node in order:                        # no stale interior gradients
         if node._prev:
             node.grad = 0.0
-    if create_graph:
-        for node in order:
-            if not isinstance(node.grad, Value):
-                node.grad = Value(node.grad, requires_grad=False)
+        if create_graph and not isinstance(node.grad, Value):
+            node.grad = Value(node.grad, requires_grad=False)
     for root, seed in zip(roots, seeds):
         root.grad = root.grad + seed
     if create_graph:
-        _backward_graph(order)
+        with enable_grad():                   # the gradient's graph is wanted, whatever the mode
+            walk(order, create_graph=True)
     else:
-        _backward_numbers(order)
+        walk_numbers(order)
 
 
-def _derivative_error(row, inputs, err):
-    """A partial that cannot be evaluated (sqrt'(0), pow at 0 ...): name the op, its inputs and why."""
-    args = ', '.join(_describe(x) for x in inputs)
-    if isinstance(err, OverflowError):
-        why = 'it is too large for a float'
-    else:
-        why = row.domain or 'the derivative is not a finite real number there'
-    fix = 'Move the input away from that point'
-    if row.name == 'pow' and isinstance(inputs[1], Value) and not isinstance(err, OverflowError):
-        fix += ('; pass a fixed exponent as a plain number (x ** 2, not x ** Value(2)): '
-                'then no derivative in it is needed')
-    return ValueError(f"the derivative of {row.name}({args}) is undefined or infinite: {why}. "
-                      f"{fix}. [{type(err).__name__}: {err}]")
+def walk(order, create_graph=False):
+    """The chain rule, once per edge: nodes in reverse topological order (each after every
+    node that uses it, so its grad is complete), each adding partial * grad to its inputs."""
+    for node in reversed(order):
+        if node._prev:                        # (a leaf has nothing to pass on)
+            for p, amount in contributions(node, node.grad, create_graph):
+                p.grad = p.grad + amount
 
 
-def _backward_numbers(order):
-    """The hot loop: plain floats, inputs unpacked by arity to keep it quick."""
+def contributions(node, grad_out, create_graph=False):
+    """What `node` passes back to each input that takes a gradient: (input, partial * grad_out).
+
+    With create_graph the partials are evaluated on the nodes themselves, so every
+    gradient is a Value with a graph of its own, to be differentiated again.
+    """
+    row = OPS[node._op]
+    inputs = node._prev if create_graph else [x.data if isinstance(x, Value) else x for x in node._prev]
+    out = node if create_graph else node.data
+    every = row.partials[0](inputs, out) if row.variadic else None
+    result = []
+    for i, p in enumerate(node._prev):
+        if isinstance(p, Value) and p.requires_grad:    # (a constant's partial may not exist)
+            try:
+                partial = every[i] if row.variadic else row.partials[i](*inputs, out)
+            except (ArithmeticError, ValueError) as err:
+                raise errors.derivative_error(row, node._prev, err) from None
+            result.append((p, partial * grad_out))
+    return result
+
+
+def walk_numbers(order):
+    """`walk` on plain floats, its optimised twin: the same sums, with the inputs unpacked
+    by arity and the names local (about twice as fast; a training step spends its time here)."""
     ops = OPS
     V = Value
     try:
@@ -290,26 +193,23 @@ def _backward_numbers(order):
                     a.grad += partials[0](ad, bd, out) * g
                 if b.__class__ is V and b.requires_grad:
                     b.grad += partials[1](ad, bd, out) * g
-            else:
+            elif len(prev) == 1:
                 a = prev[0]
                 a.grad += partials[0](a.data, node.data) * g
+            else:                             # three or more inputs: one partial at a time
+                datas = [p.data if p.__class__ is V else p for p in prev]
+                for i, p in enumerate(prev):
+                    if p.__class__ is V and p.requires_grad:
+                        p.grad += partials[i](*datas, node.data) * g
     except (ArithmeticError, ValueError) as err:     # sqrt'(0), (-2)**y in y ...: say where
-        raise _derivative_error(ops[node._op], node._prev, err) from None
+        raise errors.derivative_error(ops[node._op], node._prev, err) from None
 
 
-def _backward_graph(order):
-    """Same walk, but partials are evaluated on the nodes themselves, so every
-    gradient is a Value whose own graph can be differentiated again."""
-    for node in reversed(order):
-        prev = node._prev
-        if not prev:
-            continue
-        g = node.grad
-        row = OPS[node._op]
-        for i, p in enumerate(prev):
-            if isinstance(p, Value) and p.requires_grad:
-                try:
-                    partial = row.partial(i, prev, node)
-                except (ArithmeticError, ValueError) as err:
-                    raise _derivative_error(row, prev, err) from None
-                p.grad = p.grad + partial * g
+def _apply_other(name, inputs):
+    """`Value._apply` off the fast path: ints become floats, a Dual or Tensor among the inputs
+    takes the op to its engine, anything else gets an error naming the fix."""
+    for x in inputs:
+        if isinstance(x, Operators) and x._rank > Value._rank:
+            return apply(name, *inputs)
+    return Value._apply(name, *(x if x.__class__ is Value else errors.as_real(x, f"'{name}' with a Value")
+                                for x in inputs))

@@ -23,7 +23,8 @@ from collections import Counter
 import numpy as np
 
 from .graph import Node, topo_sort
-from .ops import OPS
+from .ops import OPS, plain
+from .value import contributions
 
 __all__ = ['draw_graph', 'GraphView', 'backward_steps', 'BackwardStep', 'render_backend',
            'INSTALL_HINT', 'MAX_NODES']
@@ -50,16 +51,9 @@ def _is_node(x):
     return isinstance(x, Node) and hasattr(x, '_prev')
 
 
-def _as_float(x):
-    """A plain number out of a float, a numpy scalar or a Value-valued grad (create_graph)."""
-    while hasattr(x, 'data') and not isinstance(x, np.ndarray):
-        x = x.data
-    return x
-
-
-def _fmt(x):
+def _short(x):
     """A short, readable number (or small array); shape only for big arrays."""
-    x = _as_float(x)
+    x = plain(x)
     if x is None:
         return '—'
     if isinstance(x, np.ndarray):
@@ -261,9 +255,9 @@ def _value_label(node, show_grad, grad, rankdir):
     if isinstance(data, np.ndarray):
         shape = 'scalar' if data.shape == () else 'x'.join(map(str, data.shape))
         label = f'{label} [{shape}]' if label else f'[{shape}]'
-    fields = ([_rec(label)] if label else []) + [_rec(f'data {_fmt(data)}')]
+    fields = ([_rec(label)] if label else []) + [_rec(f'data {_short(data)}')]
     if show_grad:
-        fields.append(_rec(f'grad {_fmt(grad)}'))
+        fields.append(_rec(f'grad {_short(grad)}'))
     row = ' | '.join(fields)
     # A record lays its fields across the rank direction: braces flip them so
     # the row reads left to right in both LR and TB drawings.
@@ -304,10 +298,10 @@ def _contribution(node, i, grad_out):
     if row is None or grad_out is None:
         return None
     try:
-        inputs = [_as_float(p) for p in node._prev]
-        out = _as_float(node.data)
+        inputs = [plain(p) for p in node._prev]
+        out = plain(node.data)
         local = row.partial(i, inputs, out)
-        amount = local * _as_float(grad_out)
+        amount = local * plain(grad_out)
         if isinstance(amount, np.ndarray) and isinstance(inputs[i], np.ndarray) \
                 and amount.shape != inputs[i].shape:
             return None                     # broadcast: the tensor engine sums it down
@@ -388,13 +382,13 @@ def draw_graph(root, show_grad=True, rankdir='LR', highlight=None, edge_grads=Fa
                 amount = _contribution(n, i, g)
                 if amount is not None:
                     # xlabel: placed after layout, so labels do not slow the layout down
-                    attrs = f' [xlabel="{_quote(_fmt(amount))}", fontcolor="{RED}"]'
+                    attrs = f' [xlabel="{_quote(_short(amount))}", fontcolor="{RED}"]'
             if isinstance(p, Node):
                 lines.append(f'  {ids[p]} -> {op}{attrs};')
             else:                          # a plain constant: small and grey, one per use
                 c = f'{v}_c{i}'
                 lines.append(f'  {c} [shape=box, style=rounded, fontsize=9, color="{GREY}", '
-                             f'fontcolor="{GREY}", label="{_quote(_fmt(p))}"];')
+                             f'fontcolor="{GREY}", label="{_quote(_short(p))}"];')
                 lines.append(f'  {c} -> {op} [color="{GREY}"];')
     lines.append('}')
     return GraphView('\n'.join(lines) + '\n', len(order), n_ops, fallback=_summary(order))
@@ -439,19 +433,9 @@ def backward_steps(root):
     steps = []
     for k, node in enumerate(reversed(order)):
         pushed = []
-        prev = node._prev
-        if prev:
-            row = OPS[node._op]
-            inputs = [_as_float(p) for p in prev]
-            out = _as_float(node.data)
-            # only inputs that take a gradient: a constant's partial may not exist
-            # (d(a^b)/db = a^b log a for the exponent of x**2 at a negative x)
-            locals_ = row.partials[0](inputs, out) if row.variadic else None
-            for i, p in enumerate(prev):
-                if isinstance(p, Node) and getattr(p, 'requires_grad', True):
-                    local = locals_[i] if row.variadic else row.partials[i](*inputs, out)
-                    amount = float(_as_float(local)) * grads[node]
-                    grads[p] += amount
-                    pushed.append((p, amount))
+        if node._prev:                    # the same step as Value.backward's walk
+            for p, amount in contributions(node, grads[node]):
+                grads[p] += amount
+                pushed.append((p, amount))
         steps.append(BackwardStep(k, node, dict(grads), pushed))
     return steps

@@ -19,6 +19,7 @@ import numpy as np
 
 from .course import best_time
 from .functional import jacobian
+from .gradcheck import central_difference
 from .ops import tanh
 from .value import Value
 from .viz import INSTALL_HINT, backward_steps, draw_graph
@@ -193,7 +194,7 @@ def _differences(f, x0, h, dtype):
     fx = lambda v: dtype(f(v))
     try:
         forward = (fx(x + h) - fx(x)) / h
-        central = (fx(x + h) - fx(x - h)) / (dtype(2) * h)
+        central = central_difference(fx, [x], 0, h)
     except (ArithmeticError, ValueError):
         return math.nan, math.nan
     return float(forward), float(central)

@@ -6,6 +6,7 @@ import pytest
 from autodiff_lite import Value
 from autodiff_lite.data import make_circles, make_line, make_moons, make_spirals
 from autodiff_lite.nn import MLP, Neuron
+from autodiff_lite.gradcheck import central_difference
 
 
 def test_neuron_computes_relu_of_weighted_sum():
@@ -31,15 +32,15 @@ def test_mlp_gradient_matches_finite_differences():
     x = [0.3, -0.7]
     out = m(x)
     out.backward()
-    h = 1e-6
     for p in m.parameters()[:6]:
         old = p.data
-        p.data = old + h
-        up = m(x).data
-        p.data = old - h
-        down = m(x).data
+
+        def at(v):
+            p.data = v
+            return m(x).data
+        expected = central_difference(at, [old], 0)
         p.data = old
-        assert p.grad == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8)
+        assert p.grad == pytest.approx(expected, rel=1e-5, abs=1e-8)
 
 
 def test_mlp_learns_moons():

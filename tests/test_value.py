@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from autodiff_lite import Dual, Value, no_grad
 from autodiff_lite.graph import enable_grad, topo_sort
+from autodiff_lite.gradcheck import central_difference
 
 
 # --- the seed examples, with their hand-derived numbers ---------------------------------------
@@ -192,7 +193,6 @@ def test_nodes_are_small_and_make_no_reference_cycles():
     (lambda: Value(-8.0) ** Value(0.5), ValueError, r'negative base needs an integer exponent'),
     (lambda: Value(1.0, label='num') / Value(0.0, label='den'), ValueError, r"div\(num = 1, den = 0\).*divisor"),
     (lambda: Value(1.0).backward('a'), TypeError, r"backward\(grad=...\) needs a real number, got 'a'"),
-    (lambda: Value(1000.0).exp(), ValueError, r'exp\(.*not a finite'),
 ])
 def test_bad_input_gets_a_clear_error(make, exc, pattern):
     with pytest.raises(exc, match=pattern):
@@ -244,10 +244,7 @@ def test_random_graphs_reverse_equals_forward_and_differences(prog, xs):
         d = _run(prog, duals)
         assert d.primal == pytest.approx(out.data, rel=1e-12, abs=1e-12)
         assert vals[i].grad == pytest.approx(d.tangent, rel=1e-9, abs=1e-9)
-        h = 1e-6
-        up = [Value(x + (h if k == i else 0.0)) for k, x in enumerate(xs)]
-        dn = [Value(x - (h if k == i else 0.0)) for k, x in enumerate(xs)]
-        fd = (_run(prog, up).data - _run(prog, dn).data) / (2 * h)
+        fd = central_difference(lambda *v: _run(prog, [Value(a) for a in v]).data, xs, i)
         assert vals[i].grad == pytest.approx(fd, rel=1e-4, abs=1e-5)
 
 

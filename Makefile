@@ -51,6 +51,7 @@ fresh: $(STAMP)
 test: $(DEV_STAMP) $(TORCH_STAMP)
 	$(BIN)/python -m pytest -q tests
 	$(MAKE) --no-print-directory notebooks-test solutions-test exercises-check grading-selftest test-browser
+	$(MAKE) --no-print-directory test-hub
 
 unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q tests
@@ -94,6 +95,11 @@ bench: $(DEV_STAMP)
 test-browser: $(DEV_STAMP)
 	@if [ -f tests/browser_check.py ]; then $(BIN)/python tests/browser_check.py; \
 	else echo "test-browser: no browser check yet"; fi
+
+# a class on a real JupyterHub + proxy: installs them into .hub/ (never .venv), then tests/hub
+.PHONY: test-hub
+test-hub: $(DEV_STAMP)
+	AUTODIFF_LITE_HUB_TEST=1 $(BIN)/python -m pytest -q -s tests/hub
 
 clean:
 	rm -rf $(VENV) .browser-check .bench-out

@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 NB_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: grading-selftest lab fresh test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser clean
+.PHONY: grading-selftest release lab fresh test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser test-journey clean
 
 # PyTorch is optional: the tests cross-check against it when installed. We take it only
 # from a local CPU wheel (never the registry's multi-GB CUDA build).
@@ -77,14 +77,21 @@ grading-selftest: $(DEV_STAMP)
 exercises: $(STAMP)
 	$(BIN)/python -m autodiff_lite.grading build $(if $(FORCE),--force)
 
-# your copies in work/ by default; one notebook: make grade NB=work/01_chain_rule.ipynb
+# your copies in work/ by default; one notebook: make grade NB=01 (or NB=work/01_chain_rule.ipynb)
 grade: $(STAMP)
-	@nbs="$(or $(NB),$(wildcard work/*.ipynb))"; \
+	@nbs=""; for n in $(or $(NB),$(wildcard work/*.ipynb)); do \
+	  if [ ! -e "$$n" ] && ls work/$$n*.ipynb >/dev/null 2>&1; then n=$$(ls work/$$n*.ipynb | head -n 1); fi; \
+	  nbs="$$nbs $$n"; done; \
 	if [ -z "$$nbs" ]; then \
 	  echo "make grade: no work copy yet: work/ holds no exercise notebooks. Run make lab (it copies"; \
 	  echo "exercises/ to work/ and opens JupyterLab), answer in work/NN_<topic>.ipynb, save, then make grade."; \
 	  exit 1; fi; \
 	$(BIN)/python -m autodiff_lite.grading grade $$nbs
+
+# the course as a graded class receives it: no solutions/, no hidden tests (default DIR: ../<this folder>-class)
+DIR ?= ../$(notdir $(CURDIR))-class
+release: $(STAMP)
+	$(BIN)/python -m autodiff_lite.grading release $(DIR)
 
 notebooks: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 notebooks/*.ipynb solutions/*.ipynb
@@ -92,9 +99,13 @@ notebooks: $(STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
 
+# every lesson run in real JupyterLab, then the student's journey from make lab to make grade
 test-browser: $(DEV_STAMP)
-	@if [ -f tests/browser_check.py ]; then $(BIN)/python tests/browser_check.py; \
-	else echo "test-browser: no browser check yet"; fi
+	$(BIN)/python tests/browser_check.py
+	$(MAKE) --no-print-directory test-journey
+
+test-journey: $(DEV_STAMP)
+	$(BIN)/python tests/journey_check.py
 
 # a class on a real JupyterHub + proxy: installs them into .hub/ (never .venv), then tests/hub
 .PHONY: test-hub

@@ -37,6 +37,10 @@ MAX_STEPS = 2000           # backward_steps keeps a snapshot per node: keep it s
 BLUE, RED, GREY, HILITE = '#1f5fbf', '#c0392b', '#888888', '#e67e22'
 _RANKDIRS = ('LR', 'RL', 'TB', 'BT')
 RENDER_TIMEOUT = 5.0       # seconds; a layout that takes longer gives way to a summary
+# A notebook cell is about this wide (pt): a wider drawing is shrunk to fit, labels unreadable.
+# Wider than this, draw_graph's automatic layout tries top to bottom, and whatever is still
+# wider keeps its size in a horizontally scrolling output ("unconfined").
+WIDE_PT = 720
 _last_backend = None
 _wasm = None               # (backend, engine) with a time limit, False if unavailable
 
@@ -143,8 +147,9 @@ def _wasi_render(source):
 class GraphView:
     """A drawn graph: `.source` (DOT), `.svg()`, `.save(path)`; shows itself in a notebook."""
 
-    def __init__(self, source, n_values, n_ops, summary=None, fallback=None):
+    def __init__(self, source, n_values, n_ops, summary=None, fallback=None, alternative=None):
         self.source = source
+        self._alternative = alternative  # DOT laid out top to bottom, tried if `source` is too wide
         self._fallback = fallback       # summary text, used if the layout itself fails
         self.n_values, self.n_ops = n_values, n_ops
         self.summary = summary          # the notice text when the graph was too big to draw
@@ -198,7 +203,25 @@ class GraphView:
                                 f'{RENDER_TIMEOUT:g} s; a summary instead.\n' + self._fallback)
                 self.source = _note_source(self.summary)
                 self._svg = _colour(self._render_svg().decode('utf-8'))
+            self._narrower()
         return self._svg
+
+    def _narrower(self):
+        """Too wide for a cell from left to right: keep the top-to-bottom layout if it is narrower."""
+        alternative, self._alternative = self._alternative, None
+        if alternative is None or self.summary or _width_pt(self._svg) <= WIDE_PT:
+            return
+        primary = self.source
+        try:
+            self.source = alternative
+            svg = _colour(self._render_svg().decode('utf-8'))
+        except RuntimeError:
+            self.source = primary
+            return
+        if _width_pt(svg) < _width_pt(self._svg):
+            self._svg = svg
+        else:
+            self.source = primary
 
     def save(self, path):
         """Write `.svg`, `.png` or `.dot`/`.gv` (chosen by the file's extension); returns path."""
@@ -230,13 +253,25 @@ class GraphView:
     def _repr_mimebundle_(self, include=None, exclude=None):
         global _last_backend
         try:
-            return {'image/svg+xml': self.svg(), 'text/plain': self._text()}
+            svg = self.svg()
+            bundle = {'image/svg+xml': svg, 'text/plain': self._text()}
+            if _width_pt(svg) > WIDE_PT:    # full size, the output scrolls sideways
+                return bundle, {'image/svg+xml': {'unconfined': True}}
+            return bundle
         except Exception:                   # never a traceback in a notebook
             _last_backend = 'text'
             return {'text/plain': f'{self._text()}\n{self.source}\n{INSTALL_HINT}'}
 
     def __repr__(self):
         return self._text()
+
+
+def _width_pt(svg):
+    """The width Graphviz gave an SVG drawing, in points (0 if it says none)."""
+    m = re.search(r'<svg[^>]*?\swidth="([\d.]+)(pt|px)?"', svg or '')
+    if not m:
+        return 0.0
+    return float(m[1]) * (0.75 if m[2] == 'px' else 1.0)
 
 
 # --- building the DOT text --------------------------------------------------------
@@ -331,9 +366,14 @@ def _note_source(text):
             f'  summary [label="{note}", color="{HILITE}"];\n}}\n')
 
 
-def draw_graph(root, show_grad=True, rankdir='LR', highlight=None, edge_grads=False,
+def draw_graph(root, show_grad=True, rankdir=None, highlight=None, edge_grads=False,
                *, grads=None, max_nodes=None):
     """Draw the graph that computed `root` (a Value, a Tensor, or a list of them).
+
+    `rankdir`: 'LR' (left to right), 'TB', 'RL' or 'BT'; by default left to
+    right, or top to bottom when that is narrower and left to right would be
+    wider than a notebook cell (a drawing still wider keeps a readable size
+    and scrolls sideways).
 
     `edge_grads=True` labels each edge with the gradient it carries back,
     local partial x upstream gradient: d out/d x_i * out.grad. These add up
@@ -346,8 +386,9 @@ def draw_graph(root, show_grad=True, rankdir='LR', highlight=None, edge_grads=Fa
             raise TypeError(f'draw_graph needs a Value or Tensor (a graph node), got '
                             f'{type(r).__name__} {r!r:.60}: draw the result of a computation, '
                             f'e.g. y = x * 2; draw_graph(y)')
-    if rankdir not in _RANKDIRS:
-        raise ValueError(f'rankdir must be one of {_RANKDIRS}, got {rankdir!r}')
+    if rankdir is not None and rankdir not in _RANKDIRS:
+        raise ValueError(f'rankdir must be one of {_RANKDIRS} (or None: left to right unless too '
+                         f'wide), got {rankdir!r}')
     limit = MAX_NODES if max_nodes is None else max_nodes
     order = topo_sort(roots)
     n_ops = sum(1 for n in order if n._prev)
@@ -355,10 +396,17 @@ def draw_graph(root, show_grad=True, rankdir='LR', highlight=None, edge_grads=Fa
         text = f'Graph too large to draw: {len(order)} nodes (limit {limit}).\n' + _summary(order)
         return GraphView(_note_source(text), len(order), n_ops, summary=text)
 
-    ids = {n: f'v{i}' for i, n in enumerate(order)}
     marked = {id(n) for n in _as_list(highlight)}
     grad_of = (lambda n: grads.get(n, 0.0)) if grads is not None else \
         (lambda n: getattr(n, 'grad', None))
+    source = _dot(order, rankdir or 'LR', show_grad, grad_of, marked, edge_grads)
+    alternative = _dot(order, 'TB', show_grad, grad_of, marked, edge_grads) if rankdir is None else None
+    return GraphView(source, len(order), n_ops, fallback=_summary(order), alternative=alternative)
+
+
+def _dot(order, rankdir, show_grad, grad_of, marked, edge_grads):
+    """The DOT text of a graph, its nodes in topological order."""
+    ids = {n: f'v{i}' for i, n in enumerate(order)}
     lines = ['digraph G {',
              f'  graph [rankdir={rankdir}, fontname="Helvetica"];',
              '  node [fontname="Helvetica", fontsize=11];',
@@ -391,7 +439,7 @@ def draw_graph(root, show_grad=True, rankdir='LR', highlight=None, edge_grads=Fa
                              f'fontcolor="{GREY}", label="{_quote(_short(p))}"];')
                 lines.append(f'  {c} -> {op} [color="{GREY}"];')
     lines.append('}')
-    return GraphView('\n'.join(lines) + '\n', len(order), n_ops, fallback=_summary(order))
+    return '\n'.join(lines) + '\n'
 
 
 # --- backward, one node at a time ---------------------------------------------------------

@@ -13,6 +13,7 @@ import math
 import numbers
 import re
 import time
+import unicodedata
 
 import ipywidgets as widgets
 import numpy as np
@@ -22,10 +23,12 @@ from .functional import jacobian
 from .gradcheck import central_difference
 from .ops import tanh
 from .value import Value
-from .viz import INSTALL_HINT, backward_steps, draw_graph
+from .viz import INSTALL_HINT, WIDE_PT, _width_pt, backward_steps, draw_graph
 
 __all__ = ['graph_explorer', 'backward_stepper', 'finite_difference_lab',
-           'training_dashboard', 'mode_race']
+           'training_dashboard', 'mode_race', 'broadcast_explorer', 'broadcast_report',
+           'parse_shape', 'mlp_graph_sizes', 'vectorize_explorer', 'matmul_entry_terms',
+           'matmul_entry_explorer']
 
 
 # --- shared pieces ------------------------------------------------------------------
@@ -45,8 +48,10 @@ def _graph_html(view):
         return (f'<pre style="font-size:11px">{html.escape(view.source)}</pre>'
                 f'<p><i>{html.escape(INSTALL_HINT)}</i></p>')
     svg = re.sub(r'<\?xml[^>]*\?>|<!DOCTYPE[^>]*>|<!--.*?-->', '', svg, flags=re.S)
-    # shrink a wide graph to the cell's width (the viewBox keeps its proportions)
-    svg = svg.replace('<svg ', '<svg style="max-width:100%; height:auto" ', 1)
+    if _width_pt(svg) <= WIDE_PT:
+        # fit the cell's width (the viewBox keeps its proportions)
+        svg = svg.replace('<svg ', '<svg style="max-width:100%; height:auto" ', 1)
+    # wider than a cell even laid out top to bottom: full size, readable; the box scrolls
     return f'<div class="adl-graph" style="overflow:auto; max-width:100%">{svg.strip()}</div>'
 
 
@@ -448,6 +453,449 @@ def mode_race(n_values=(1, 2, 4, 8, 16, 32), repeats=3, f=None):
     button.on_click(race)
     return _panel([button, status, widgets.HBox([plot, table])], results=results, button=button,
                   plot=plot, table=table, status=status, output=plot, race=race)
+
+
+# --- forward mode, step by step (lesson 03) ---------------------------------------------------
+# A forward pass computes every node's (primal, tangent) pair in topological order: a leaf's
+# tangent is its seed, an op's is sum_i  d out/d in_i * tangent(in_i), with the partials of
+# ops.OPS (the rule Dual applies). Computed here on the graph of a Value expression, so the
+# drawing can show the pairs appearing left to right.
+class ForwardStep:
+    """Node `node` gets primal `primal` and tangent `tangent`; `terms` lists the
+    (input, partial, input's tangent) products that add up to it (empty for a leaf)."""
+    __slots__ = ('index', 'node', 'primal', 'tangent', 'terms')
+
+    def __init__(self, index, node, primal, tangent, terms):
+        self.index, self.node, self.primal, self.tangent, self.terms = index, node, primal, tangent, terms
+
+    def __repr__(self):
+        return f'ForwardStep({self.index}, {_name(self.node)}, ({self.primal:.4g}, {self.tangent:.4g}))'
+
+
+def _seed_of(order, seed):
+    """{leaf: seed tangent} from a dict keyed by leaf labels (or leaves); other leaves get 0."""
+    from .graph import Node
+    leaves = [n for n in order if not n._prev]
+    by_label = {n.label: n for n in leaves if getattr(n, 'label', '')}
+    if not isinstance(seed, dict):
+        raise TypeError(f'seed must be a dict of tangents by input label, e.g. {{"x": 1.0, "y": 0.0}}, '
+                        f'got {type(seed).__name__}')
+    tangents = {n: 0.0 for n in leaves}
+    for key, value in seed.items():
+        leaf = key if isinstance(key, Node) else by_label.get(key)
+        if leaf not in tangents:
+            raise ValueError(f'seed names {key!r}, which is not an input of this graph; its inputs '
+                             f'are labelled {sorted(by_label) or "(none: give the leaves labels)"}')
+        tangents[leaf] = float(value)
+    return tangents
+
+
+def forward_steps(root, seed):
+    """The states of a forward-mode pass over the graph of `root` (a scalar Value), seeded with
+    `seed` ({'x': 1.0, 'y': 0.0}: the tangent of each input; unnamed inputs get 0)."""
+    from .graph import topo_sort
+    from .ops import plain
+    from .value import contributions
+    if not isinstance(root, Value) or isinstance(getattr(root, 'data', None), np.ndarray):
+        raise TypeError(f'forward_steps needs a scalar Value (the result of a computation), '
+                        f'got {type(root).__name__}')
+    order = topo_sort(root)
+    seeds = _seed_of(order, seed)
+    tangent, steps = {}, []
+    for k, node in enumerate(order):
+        primal = float(plain(node.data))
+        terms = []
+        if not node._prev:
+            t = seeds[node]
+        else:
+            t = 0.0
+            # the partials Value.backward uses (times 1): a constant input has tangent 0
+            for p, local in contributions(node, 1.0):
+                local = float(plain(local))
+                terms.append((p, local, tangent[p]))
+                t += local * tangent[p]
+        tangent[node] = t
+        steps.append(ForwardStep(k, node, primal, t, terms))
+    return steps
+
+
+def _hide_unknown(svg, ids, known):
+    """Blank the data and tangent of nodes not computed yet (graphviz groups carry the DOT id)."""
+    def fix(m):
+        if m.group(1) in known:
+            return m.group(0)
+        return re.sub(r'>(data|tangent) [^<]*<', r'>\1 ?<', m.group(0))
+    return re.sub(r'<g id="node\d+" class="node">\s*<title>(v\d+)</title>.*?</g>', fix, svg, flags=re.S)
+
+
+def forward_stepper(root, seed, interval=1200):
+    """A step slider and a play button that walk a forward-mode pass one node at a time.
+
+    Step 0 is the seed; step k shows the (primal, tangent) pairs of the first k
+    nodes in topological order (left to right), the k-th highlighted with the sum
+    that gave its tangent. `seed` is a dict of input tangents by label
+    ({'x': 1.0, 'y': 0.0}), or a list of such dicts to choose from with buttons.
+    """
+    from .graph import topo_sort
+    seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed]
+    if not seeds:
+        raise ValueError('forward_stepper needs a seed, e.g. {"x": 1.0, "y": 0.0}')
+    runs = [forward_steps(root, s) for s in seeds]
+    order = topo_sort(root)
+    ids = {n: f'v{i}' for i, n in enumerate(order)}
+    n = len(order)
+    slider = widgets.IntSlider(value=0, min=0, max=n, description='step')
+    play = widgets.Play(value=0, min=0, max=n, interval=interval, description='play')
+    widgets.link((play, 'value'), (slider, 'value'))
+    labels = [unicodedata.normalize('NFC', 'seed ' + ', '.join(f'{_label(k)}\u0307 = {v:g}' for k, v in s.items()))
+              for s in seeds]
+    choice = widgets.ToggleButtons(options=list(range(len(seeds))), value=0)
+    choice.options = [(text, i) for i, text in enumerate(labels)]
+    caption, output = widgets.HTML(), widgets.HTML()
+
+    def show(change=None):
+        steps, k = runs[choice.value], slider.value
+        done = steps[:k]
+        tangents = {s.node: s.tangent for s in done}
+        if k == 0:
+            node = None
+            caption.value = (f'Step 0 of {n}: {html.escape(labels[choice.value])}; '
+                             'nothing computed yet.')
+        else:
+            step = steps[k - 1]
+            node = step.node
+            if not step.terms:
+                how = f'an input: its tangent is the seed, {step.tangent:.4g}'
+            else:
+                out = _short(node)
+                names = ' + '.join(f'∂{out}/∂{_short(p)} · {_dotted(p)}' for p, _, _ in step.terms)
+                parts = ' + '.join(f'{_num(local)} · {_num(tan)}' for _, local, tan in step.terms)
+                how = f'tangent {_dotted(node)} = {names} = {parts} = <b>{step.tangent:.4g}</b>'
+            caption.value = (f'Step {k} of {n}: <b>{html.escape(_name(node))}</b> = '
+                             f'({step.primal:.4g}, {step.tangent:.4g}), {how}')
+        view = draw_graph(root, show_grad=True, grads={m: tangents.get(m) for m in order},
+                          highlight=node, rankdir='LR')
+        body = _graph_html(view).replace('>grad ', '>tangent ')
+        output.value = _hide_unknown(body, ids, {ids[s.node] for s in done})
+
+    show()
+    slider.observe(show, names='value')
+    choice.observe(lambda change: show(), names='value')
+    parts = [widgets.HBox([play, slider]), caption, output]
+    if len(seeds) > 1:
+        parts.insert(0, choice)
+    return _panel(parts, slider=slider, play=play, choice=choice, caption=caption, output=output,
+                  runs=runs)
+
+
+def _label(key):
+    return key if isinstance(key, str) else _short(key)
+
+
+def _short(node):
+    """A node's name for a formula: 'p' for the label 'p = x·y'."""
+    return html.escape(_name(node).split(' = ')[0].strip())
+
+
+def _dotted(node):
+    """The tangent's symbol: a dot over a one-letter name (ẋ), else 'tangent of name'."""
+    name = _short(node)
+    return unicodedata.normalize('NFC', name + '\u0307') if len(name) == 1 else f'(tangent of {name})'
+
+
+def _num(x):
+    return f'({x:.4g})' if x < 0 else f'{x:.4g}'
+
+
+__all__ += ['forward_stepper', 'forward_steps']
+
+
+# --- lesson 06 -------------------------------------------------------------------------------
+# Broadcasting in reverse (a broadcast copies, so its gradient sums the copies) and why
+# frameworks vectorize (a tensor graph keeps its size while the scalar one grows).
+
+def parse_shape(text, what='shape'):
+    """'3, 1', '(3, 1)', '[3, 1]', '4' or '' / '()' (a scalar) -> a tuple of sizes."""
+    if isinstance(text, tuple) and all(isinstance(n, int) and not isinstance(n, bool) for n in text):
+        parts = text
+    else:
+        cleaned = re.sub(r'(?<=\d)\s*[x×]\s*(?=\d)', ',', str(text).strip().strip('()[]'))   # 2x3 = 2, 3
+        try:
+            parts = tuple(int(p) for p in cleaned.split(',') if p.strip())
+        except ValueError:
+            raise ValueError(f'{what}: {text!r} is not a shape; write sizes separated by commas, '
+                             f'e.g. 3, 1 (or () for a scalar)') from None
+    if any(n < 1 for n in parts) or len(parts) > 4:
+        raise ValueError(f'{what}: {text!r}: use 0 to 4 axes of size 1 or more, e.g. 2, 3')
+    return parts
+
+
+def broadcast_report(shape_a, shape_b):
+    """How `a + b` broadcasts, and where each input's gradient must be summed.
+
+    Returns {'out': result shape, 'a': info, 'b': info}, each info a dict with
+    'shape', 'new' (leading axes of out the input lacks), 'stretched' (axes of out
+    where the input had size 1 and out is larger), 'summed' (both, sorted) and
+    'copies' (how many output entries each input entry feeds). Raises ValueError
+    naming the clashing axis when the shapes do not broadcast.
+    """
+    sa, sb = tuple(shape_a), tuple(shape_b)
+    ndim = max(len(sa), len(sb))
+    out = []
+    for k in range(1, ndim + 1):                     # aligned from the right
+        na = sa[-k] if k <= len(sa) else 1
+        nb = sb[-k] if k <= len(sb) else 1
+        if na != nb and 1 not in (na, nb):
+            raise ValueError(f'{sa} and {sb} do not broadcast: aligned from the right, axis -{k} '
+                             f'has sizes {na} and {nb}; each pair must be equal or one of them 1. '
+                             f'Fix: make one of them 1 there (e.g. reshape to a column, x.reshape(-1, 1))')
+        out.append(max(na, nb))
+    out = tuple(reversed(out))
+
+    def info(shape):
+        lead = ndim - len(shape)
+        new = tuple(range(lead))
+        stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and out[lead + i] != 1)
+        copies = int(np.prod([out[i] for i in new + stretched], dtype=np.int64))
+        return {'shape': shape, 'new': new, 'stretched': stretched,
+                'summed': tuple(sorted(new + stretched)), 'copies': copies}
+    return {'out': out, 'a': info(sa), 'b': info(sb)}
+
+
+def _axes_text(axes):
+    return 'no axes' if not axes else ('axis ' if len(axes) == 1 else 'axes ') + \
+        ', '.join(map(str, axes))
+
+
+def _judge_guess(guess, rep):
+    """HTML verdict on the student's guess of the axes a's gradient sums over (None if no guess)."""
+    text = str(guess).strip()
+    if not text:
+        return None
+    if text.lower() in ('none', '-', '()'):
+        picked = ()
+    else:
+        try:
+            picked = tuple(sorted({int(p) for p in text.strip('()[]').split(',') if p.strip()}))
+        except ValueError:
+            return _error_html(ValueError(f'guess {text!r}: write axes of the output separated by '
+                                          f'commas, e.g. 0, 2 (or none)'))
+    a, out = rep['a'], rep['out']
+    right = a['summed']
+    if picked == right:
+        return (f'<span style="color:#1e8449"><b>Right.</b> a\'s gradient sums over '
+                f'{_axes_text(right)} of the output.</span>')
+    lead = len(out) - len(a['shape'])
+    why = []
+    for ax in picked:
+        if not 0 <= ax < len(out):
+            why.append(f'the output has axes 0..{len(out) - 1}; there is no axis {ax}')
+        elif ax not in right:
+            why.append(f'axis {ax}: a has size {a["shape"][ax - lead]} there, as the output does, so each '
+                       f'entry of a fed exactly one output entry along it; summing would add the '
+                       f'gradients of <i>different</i> entries of a')
+    for ax in right:
+        if ax not in picked:
+            if ax < lead:
+                why.append(f'axis {ax}: a has no such axis (it is new, added on the left), so a was '
+                           f'copied {out[ax]} times along it; its gradient adds those {out[ax]} copies')
+            else:
+                why.append(f'axis {ax}: a has size 1 there and the output {out[ax]}, so a was copied '
+                           f'{out[ax]} times; its gradient adds those copies (keeping the size-1 axis)')
+    return ('<span style="color:#c0392b"><b>Not quite.</b></span><ul>'
+            + ''.join(f'<li>{w}</li>' for w in why) + '</ul>')
+
+
+def _broadcast_table(rep, mark=True):
+    out = rep['out']
+    n = len(out)
+    head = ''.join(f'<th style="padding:0 8px">axis {i}</th>' for i in range(n))
+
+    def row(name, shape, summed):
+        lead = n - len(shape)
+        cells = []
+        for i in range(n):
+            if i < lead:
+                cells.append('<td style="color:#888; padding:0 8px">(new)</td>')
+            else:
+                size = shape[i - lead]
+                style = ' style="color:#c0392b; font-weight:bold; padding:0 8px"' if mark and i in summed \
+                    else ' style="padding:0 8px"'
+                cells.append(f'<td{style}>{size}</td>')
+        return f'<tr><td><b>{name}</b> {shape}</td>{"".join(cells)}</tr>'
+    return ('<table style="font-family:monospace; text-align:center">'
+            f'<tr><td></td>{head}</tr>'
+            + row('a', rep['a']['shape'], rep['a']['summed'])
+            + row('b', rep['b']['shape'], rep['b']['summed'])
+            + row('out', out, ()) + '</table>')
+
+
+def broadcast_explorer(a='3, 1', b='4', guess=''):
+    """Pick the shapes of a and b: see out = a + b's shape, and which axes each gradient sums over.
+
+    Type a guess for a's summed axes first: a wrong guess is explained axis by axis.
+    With grad_out all ones, each entry of a.grad counts how many output entries it fed.
+    """
+    presets = ['()', '4', '1', '3, 1', '1, 4', '3, 4', '2, 3, 4', '2, 1, 4', '2, 3, 1', '4, 3']
+    box_a = widgets.Combobox(value=str(a), options=presets, description='shape of a',
+                             ensure_option=False, continuous_update=False)
+    box_b = widgets.Combobox(value=str(b), options=presets, description='shape of b',
+                             ensure_option=False, continuous_update=False)
+    box_guess = widgets.Text(value=str(guess), description="a's guess",
+                             placeholder='axes of out a.grad sums over, e.g. 1 (or none)',
+                             continuous_update=False)
+    reveal = widgets.Checkbox(value=False, description='show the answer')
+    table, verdict, answer = widgets.HTML(), widgets.HTML(), widgets.HTML()
+    state = {}
+
+    def show(change=None):
+        try:
+            sa, sb = parse_shape(box_a.value, 'shape of a'), parse_shape(box_b.value, 'shape of b')
+            rep = broadcast_report(sa, sb)
+        except ValueError as err:
+            state.clear()
+            table.value = _error_html(err)
+            verdict.value, answer.value = '', ''
+            return
+        state.update(rep)
+        judged = _judge_guess(box_guess.value, rep)
+        # the summed sizes turn red only once the student has guessed or asked: no spoiler
+        table.value = _broadcast_table(rep, mark=bool(reveal.value or judged))
+        verdict.value = judged or '<i>Type your guess for a, then tick "show the answer".</i>'
+        if not (reveal.value or judged):
+            answer.value = ''
+            return
+        ones = np.ones
+        from . import Tensor                        # the engine's answer, with grad_out all ones (public name)
+        ta, tb = Tensor(ones(sa), requires_grad=True), Tensor(ones(sb), requires_grad=True)
+        (ta + tb).sum().backward()
+        lines = [f'out = a + b has shape <b>{rep["out"]}</b>.']
+        for name, t in (('a', ta), ('b', tb)):
+            inf = rep[name]
+            how = []
+            if inf['new']:
+                how.append(f'sum away the new {_axes_text(inf["new"])}')
+            if inf['stretched']:
+                how.append(f'sum {_axes_text(inf["stretched"])} keeping size 1')
+            lines.append(f'{name}.grad: {" then ".join(how) or "nothing to sum"} → shape '
+                         f'<b>{inf["shape"]}</b>; each entry fed {inf["copies"]} output '
+                         f'entr{"y" if inf["copies"] == 1 else "ies"}, so with grad_out all ones '
+                         f'<code>{name}.grad = {html.escape(" ".join(np.array2string(t.grad, separator=", ").split()))}</code>')
+        answer.value = '<br>'.join(lines)
+
+    for w in (box_a, box_b, box_guess, reveal):
+        w.observe(show, names='value')
+    show()
+    return _panel([widgets.HBox([box_a, box_b]), widgets.HBox([box_guess, reveal]), table, verdict, answer],
+                  a=box_a, b=box_b, guess=box_guess, reveal=reveal, table=table, verdict=verdict,
+                  answer=answer, report=state)
+
+
+def mlp_graph_sizes(width, batch=16, seed=0):
+    """Node counts of one MSE loss graph of an MLP 2-width-width-1 on `batch` points:
+    built from scalar `Value`s (nn.MLP) and from `Tensor`s (nn.mlp). Also returns the tensor loss."""
+    from . import Tensor, topo_sort              # public names (the engine's modules may move)
+    from .data import make_moons
+    from .nn import MLP, mlp
+    for name, v, low in (('width', width, 2), ('batch', batch, 1)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+            raise ValueError(f'mlp_graph_sizes: {name} must be a whole number >= {low}, got {v!r}'
+                             + (' (a scalar layer of one neuron returns a bare Value, not a list)'
+                                if name == 'width' else ''))
+    X, y = make_moons(batch, seed=seed)
+    scalar = MLP(2, [width, width, 1], seed=seed)
+    scores = [scalar(list(p)) for p in X.tolist()]
+    loss_v = Value.sum((s - t) ** 2 for s, t in zip(scores, y.tolist())) / batch
+    net = mlp([2, width, width, 1], seed=seed)
+    for i, layer in enumerate(net.layers[::2], start=1):
+        layer.w.label, layer.b.label = f'W{i}', f'b{i}'
+    x = Tensor(X, label='X')
+    loss_t = ((net(x).reshape(-1) - Tensor(y, label='y')) ** 2).mean()
+    loss_t.label = 'loss'
+    loss_t.backward()
+    return {'scalar_nodes': len(topo_sort(loss_v)), 'tensor_nodes': len(topo_sort(loss_t)),
+            'tensor_loss': loss_t}
+
+
+def vectorize_explorer(width=4, batch=16, max_width=32):
+    """A width slider: the node counts of the scalar and tensor graphs of the same MLP loss,
+    and the tensor graph drawn with the shape of every node (it keeps its size; shapes grow)."""
+    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or not 2 <= width <= max_width:
+        raise ValueError(f'vectorize_explorer: width must be a whole number from 2 to max_width = {max_width}, '
+                         f'got {width!r}; e.g. vectorize_explorer(width=4)')
+    slider = widgets.IntSlider(value=width, min=2, max=max_width, description='width',
+                               continuous_update=False)
+    readout, output = widgets.HTML(), widgets.HTML()
+
+    def show(change=None):
+        sizes = mlp_graph_sizes(slider.value, batch=batch)
+        readout.value = (f'MLP 2-{slider.value}-{slider.value}-1, batch {batch}: the scalar graph has '
+                         f'<b>{sizes["scalar_nodes"]:,}</b> nodes, the tensor graph '
+                         f'<b>{sizes["tensor_nodes"]}</b>.')
+        output.value = _graph_html(draw_graph(sizes['tensor_loss'], rankdir='TB'))
+
+    show()
+    slider.observe(show, names='value')
+    return _panel([slider, readout, output], slider=slider, readout=readout, output=output)
+
+
+def matmul_entry_terms(X, G, d, m):
+    """The terms of dL/dW[d, m] = Σ_n X[n, d] G[n, m] for Y = X @ W (a list of (n, x, g)) and their sum."""
+    X, G = np.asarray(X, dtype=float), np.asarray(G, dtype=float)
+    if X.ndim != 2 or G.ndim != 2 or X.shape[0] != G.shape[0]:
+        raise ValueError(f'matmul_entry: X must be (N, D) and G = dL/dY (N, M) with the same N rows, got '
+                         f'X {X.shape} and G {G.shape}')
+    if not (0 <= d < X.shape[1] and 0 <= m < G.shape[1]):
+        raise ValueError(f'matmul_entry: the entry ({d}, {m}) is outside dL/dW, shape {(X.shape[1], G.shape[1])}')
+    terms = [(n, X[n, d], G[n, m]) for n in range(X.shape[0])]
+    return terms, float(sum(x * g for _, x, g in terms))
+
+
+def _matrix_panel(ax, M, title, cols=(), cell=None):
+    """One matrix as a grid of numbers, with whole columns or one cell shaded."""
+    rows, ncols = M.shape
+    shade = np.zeros(M.shape)
+    for c in cols:
+        shade[:, c] = 1
+    if cell is not None:
+        shade[cell] = 1
+    ax.imshow(shade, cmap='Oranges', vmin=0, vmax=2.2, aspect='equal')
+    for (i, j), v in np.ndenumerate(M):
+        ax.text(j, i, f'{v:g}', ha='center', va='center', fontsize=10)
+    ax.set_xticks(range(ncols))
+    ax.set_yticks(range(rows))
+    ax.tick_params(length=0, labelsize=8)
+    ax.set_title(title, fontsize=10)
+    for s in ax.spines.values():
+        s.set_visible(False)
+
+
+def matmul_entry_explorer(X, G, d=0, m=0):
+    """Two sliders pick an entry (d, m) of dL/dW = X.T @ G for Y = X @ W: the picture shades
+    column d of X and column m of G, whose products, summed over the rows, make that entry."""
+    terms, total = matmul_entry_terms(X, G, d, m)          # checks shapes and the start entry
+    X, G = np.asarray(X, dtype=float), np.asarray(G, dtype=float)
+    d_w = widgets.IntSlider(value=d, min=0, max=X.shape[1] - 1, description='d (row of W)')
+    m_w = widgets.IntSlider(value=m, min=0, max=G.shape[1] - 1, description='m (column of W)')
+    readout, plot = widgets.HTML(), _image(7.5)
+
+    def show(change=None):
+        dd, mm = d_w.value, m_w.value
+        terms, total = matmul_entry_terms(X, G, dd, mm)
+        products = ' + '.join(f'X[{n},{dd}]·G[{n},{mm}]' for n, _, _ in terms)
+        numbers = ' + '.join(f'({x:g})·({g:g})' for _, x, g in terms)
+        readout.value = html.escape(f'dL/dW[{dd},{mm}] = {products} = {numbers} = {total:g}')
+        fig = _figure(7.5, 2.4)
+        axes = fig.subplots(1, 3, gridspec_kw={'width_ratios': [X.shape[1], G.shape[1], G.shape[1]]})
+        _matrix_panel(axes[0], X, f'X: column {dd}', cols=[dd])
+        _matrix_panel(axes[1], G, f'G = dL/dY: column {mm}', cols=[mm])
+        _matrix_panel(axes[2], X.T @ G, f'dL/dW = X.T @ G: entry ({dd}, {mm})', cell=(dd, mm))
+        plot.value = _png(fig)
+
+    show()
+    d_w.observe(show, names='value')
+    m_w.observe(show, names='value')
+    return _panel([widgets.HBox([d_w, m_w]), readout, plot], d=d_w, m=m_w, readout=readout, plot=plot)
 
 
 # --- lesson 07 ------------------------------------------------------------------------------

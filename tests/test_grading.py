@@ -1,7 +1,7 @@
-"""Grading machinery: checkers (their real messages), the exercises generator, the grader.
+"""Grading machinery: checkers (their real messages) and the exercises generator.
 
-The tamper tests build doctored copies of the generated exercises/01_chain_rule.ipynb
-and grade them all in one grader call (one kernel per notebook, two at a time).
+The grader is tested on fixture notebooks in test_grading_grader.py and under attack in
+test_redteam.py.
 """
 import itertools
 import json
@@ -18,8 +18,6 @@ from autodiff_lite.grading import (check_close, check_grads, check_raises, check
                                    check_true, node_name)
 from autodiff_lite.grading.build import (FormatError, build, check, generate, make_exercise_notebook,
                                          read_exercises)
-from autodiff_lite.grading.grader import (GradingError, grade, grade_notebook,
-                                          strip_nbval_markers, tamper_reason)
 from autodiff_lite.graph import topo_sort
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -279,6 +277,12 @@ def test_drift_is_named_with_the_fix(tmp_path, capsys):
     assert 'run `make exercises`' in capsys.readouterr().err
 
 
+def solved_answers():
+    """The teacher's answer cells of lesson 01 (what a student who solved it would have)."""
+    sol = nbformat.read(str(SOLUTIONS / NB), as_version=4)
+    return {c.id: c.source for c in sol.cells if 'answer' in c.metadata.get('tags', [])}
+
+
 def course_copy(tmp_path):
     """solutions/ and a freshly built exercises/ of lesson 01 in tmp_path."""
     solutions, exercises = tmp_path / 'solutions', tmp_path / 'exercises'
@@ -359,399 +363,26 @@ def test_format_errors_name_the_cell_and_the_fix(edit, message):
     assert message in str(info.value)
 
 
-# --- the grader: tamper tests -----------------------------------------------------------
-def solved_answers():
-    """What a student who solved everything would have in the answer cells."""
-    sol = nbformat.read(str(SOLUTIONS / NB), as_version=4)
-    return {c.id: c.source for c in sol.cells if 'answer' in c.metadata.get('tags', [])}
+FIXTURE = ROOT / 'tests' / 'fixtures' / 'grading' / 'solutions' / '01_fixture.ipynb'
 
 
-def student_copy(tmp_path, name, answers, edit=None):
-    """exercises/01 with the given answer sources pasted in, then `edit(cells by id, nb)`."""
-    nb = nbformat.read(str(EXERCISES / NB), as_version=4)
-    cells = {c.id: c for c in nb.cells}
-    for cid, source in answers.items():
-        cells[cid].source = source
-    if edit:
-        edit(cells, nb)
-    path = tmp_path / name / NB
-    path.parent.mkdir()
-    nbformat.write(nb, str(path))
-    return path
-
-
-WRONG_11 = '''# Exercise 1.1: ...
-def central_diff(f, x, h=1e-5):
-    return (f(x + h) - f(x)) / h
-err_central = 0.01'''
-WRONG_13 = '''# Exercise 1.3: ...
-def chain_grads(w, x, b):
-    u = w * x + b
-    return {'w': u * x, 'x': u * w, 'b': u}
-engine_grads = {'w': 8.0, 'x': 6.0, 'b': 4.0}'''
-WRONG_14 = '''# Exercise 1.4: ...
-import math
-def dh(x):
-    return 2 * x * math.cos(x ** 2) * math.exp(x)
-def dh_engine(x):
-    return dh(x)'''
-ASSIGNED_15 = '''# Exercise 1.5: ...
-def manual_backward(a, x, b):
-    r = a * x - b
-    grad_r = r * 1.0
-    grad_r = r * 1.0          # assigned, not accumulated
-    return {'a': x * grad_r, 'x': a * grad_r, 'b': -grad_r}
-'''
-CHEAT_15 = ASSIGNED_15 + '''
-def check_grads(*args, **kwargs):
-    pass'''
-
-
-def tamper_a(cells, nb):
-    """Wrong answers everywhere, each with a different way of faking its test cell."""
-    ok = nbformat.v4.new_output('execute_result', {'text/plain': "'all tests passed'"}, execution_count=3)
-    cells['ex1-1-tests'].outputs = [ok]                       # a saved "passing" output
-    cells['ex1-1-tests'].execution_count = 3
-    cells['ex1-2-tests'].source = '# NBVAL_SKIP\n' + cells['ex1-2-tests'].source
-    cells['ex1-3-tests'].metadata['tags'] = ['tests', 'raises-exception']
-    nb.cells.remove(cells['ex1-4-tests'])                     # the test cell deleted
-    cells['ex1-5-tests'].source = 'pass'                      # the test cell emptied
-
-
-def tamper_b(cells, nb):
-    cells['ex1-1'].source = '# NBVAL_RAISES_EXCEPTION\n' + cells['ex1-1'].source   # stub kept
-    nb.cells.remove(cells['ex1-3'])                           # an answer cell deleted
-
-
-@pytest.fixture(scope='module')
-def graded(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('grading')
-    solved = solved_answers()
-    wrong_12 = solved['ex1-2'].replace('ratio_central = central_err(0.01) / central_err(0.005)',
-                                       'ratio_central = forward_err(0.01) / forward_err(0.005)')
-    paths = {
-        'untouched': EXERCISES / NB,
-        'solved': student_copy(tmp, 'solved', solved),
-        'a': student_copy(tmp, 'a', {'ex1-1': WRONG_11, 'ex1-2': wrong_12, 'ex1-3': WRONG_13,
-                                     'ex1-4': WRONG_14, 'ex1-5': CHEAT_15}, tamper_a),
-        'b': student_copy(tmp, 'b', {
-            'ex1-2': '# Exercise 1.2: ...\nwhile True:\n    pass',
-            'ex1-4': WRONG_14 + '\nexec("check_close = lambda *args, **kwargs: None")',
-            'ex1-5': '# NBVAL_SKIP\n' + solved['ex1-5']}, tamper_b),
-        'stubborn': student_copy(tmp, 'stubborn', dict(solved, **{'ex1-1': (
-            '# Exercise 1.1: ...\nimport time\nwhile True:\n    try:\n        time.sleep(0.05)\n'
-            '    except KeyboardInterrupt:\n        pass')})),
-    }
-    reports = grade(list(paths.values()), SOLUTIONS, timeout=3, jobs=2)
-    return {name: {e['exercise']: e for e in rep['exercises']} | {'total': rep['points']}
-            for name, rep in zip(paths, reports)}
-
-
-def test_untouched_exercises_score_zero_not_solved_yet(graded):
-    for number in ('1.1', '1.2', '1.3', '1.4', '1.5'):
-        e = graded['untouched'][number]
-        assert (e['status'], e['points']) == ('not solved yet', 0)
-        assert e['message'].startswith(f'Exercise {number}: ')
-    assert graded['untouched']['total'] == 0
-
-
-def test_a_solved_copy_scores_full_marks(graded):
-    assert graded['solved']['total'] == 10
-    assert {e['status'] for k, e in graded['solved'].items() if k != 'total'} == {'passed'}
-
-
-def test_a_saved_passing_output_does_not_count(graded):
-    e = graded['a']['1.1']
-    assert (e['status'], e['points']) == ('failed', 0)
-    assert e['message'].startswith('central_diff(f, 3.0): expected 14, got 14.00003')
-    assert 'forward difference' in e['message']
-
-
-def test_nbval_skip_on_a_test_cell_does_not_count(graded):
-    e = graded['a']['1.2']
-    assert (e['status'], e['points']) == ('failed', 0)
-    assert 'ratio_central: expected 4, got 2.00' in e['message']
-    assert 'first order: did you use the forward difference?' in e['message']
-
-
-def test_raises_exception_tag_on_a_test_cell_does_not_count(graded):
-    e = graded['a']['1.3']
-    assert (e['status'], e['points']) == ('failed', 0)
-    assert "grad['w']: expected 8, got 4. Hint: the power rule gives d(u²)/du = 2u" in e['message']
-
-
-def test_a_deleted_or_emptied_test_cell_does_not_count(graded):
-    e = graded['a']['1.4']
-    assert (e['status'], e['points']) == ('failed', 0)
-    assert "the term sin(x²)·eˣ is missing" in e['message']
-
-
-def test_a_checker_redefined_in_the_answer_is_rejected(graded):
-    e = graded['a']['1.5']
-    assert (e['status'], e['points']) == ('rejected', 0)
-    assert e['message'] == "answer cell redefines the checker 'check_grads': answers may not change the tests"
-
-
-def test_a_checker_redefined_behind_exec_is_restored_before_the_tests(graded):
-    e = graded['b']['1.4']
-    assert (e['status'], e['points']) == ('failed', 0)
-    assert e['message'].startswith('dh(0.7): expected 3.435244413, got')
-
-
-def test_nbval_markers_in_an_answer_change_nothing(graded):
-    e = graded['b']['1.1']
-    assert (e['status'], e['points']) == ('not solved yet', 0)
-    assert graded['b']['1.5']['status'] == 'passed'         # '# NBVAL_SKIP' on a right answer
-
-
-def test_an_infinite_loop_times_out_and_the_rest_is_still_graded(graded):
-    e = graded['b']['1.2']
-    assert (e['status'], e['points']) == ('timed out', 0)
-    assert e['message'] == 'answer cell timed out after 3 s (an infinite loop?)'
-    assert graded['b']['1.5']['points'] == 2
-
-
-def test_a_loop_that_swallows_the_interrupt_restarts_the_kernel(graded):
-    e = graded['stubborn']['1.1']
-    assert (e['status'], e['message']) == ('timed out', 'answer cell timed out after 3 s (an infinite loop?)')
-    assert graded['stubborn']['total'] == 8                  # the other four, after the restart
-
-
-def test_a_deleted_answer_cell_is_reported_by_id(graded):
-    e = graded['b']['1.3']
-    assert (e['status'], e['points']) == ('missing', 0)
-    assert e['message'].startswith("answer cell 'ex1-3' is missing (deleted, or its id changed)")
-
-
-# --- the grader: right answers written another way, and what a failure is blamed on ----------
-def solution_cell(lesson, cid):
-    nb = nbformat.read(str(SOLUTIONS / f'{lesson}.ipynb'), as_version=4)
-    return next(c.source for c in nb.cells if c.get('id') == cid)
-
-
-def lesson_copy(tmp_path, name, lesson, answers):
-    """exercises/<lesson> with the given answer sources pasted in (the other answers left stubs)."""
-    nb = nbformat.read(str(EXERCISES / f'{lesson}.ipynb'), as_version=4)
-    for cell in nb.cells:
-        if cell.get('id') in answers:
-            cell.source = answers[cell.id]
-    path = tmp_path / name / f'{lesson}.ipynb'
-    path.parent.mkdir()
-    nbformat.write(nb, str(path))
-    return path
-
-
-EVALUATE_LOOP_NAMED_NODE_NAME = """def evaluate(program, inputs):
-    funcs = {'add': lambda a, b: a + b, 'sub': lambda a, b: a - b, 'mul': lambda a, b: a * b,
-             'div': lambda a, b: a / b, 'neg': lambda a: -a, 'exp': math.exp}
-    values = dict(inputs)
-    for node_name, op, *args in program:
-        if op not in funcs:
-            raise ValueError(f'{node_name}: unknown op {op!r}')
-        for a in args:
-            if a not in values:
-                raise ValueError(f'{node_name}: {a!r} is not defined yet')
-        values[node_name] = funcs[op](*(values[a] for a in args))
-    return values
-"""
-
-
-def sgd_step_zeroing(when):
-    """Exercise 5.4 with zero_grad() after the update, or between backward() and the update."""
-    update = '    for p in params:\n        p.data -= lr * p.grad\n'
-    zero = '    for p in params:\n        p.zero_grad()\n'
-    body = '    loss = loss_fn()\n    loss.backward()\n' + (update + zero if when == 'after' else zero + update)
-    return f'def sgd_step(params, loss_fn, lr):\n{body}    return loss.data\n'
-
-
-@pytest.fixture(scope='module')
-def graded_lessons(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('lessons')
-    paths = {
-        'evaluate': lesson_copy(tmp, 'evaluate', '02_computational_graphs',
-                                {'ex2-4': EVALUATE_LOOP_NAMED_NODE_NAME}),
-        'vague': lesson_copy(tmp, 'vague', '02_computational_graphs', {
-            'ex2-4': EVALUATE_LOOP_NAMED_NODE_NAME.replace("f'{node_name}: {a!r} is not defined yet'",
-                                                           "'unknown input in this instruction'")}),
-        'forward': lesson_copy(tmp, 'forward', '03_forward_mode', {
-            # 3.1 does not parse, so MyDual is never defined; 3.2 and 3.3 are right and need it
-            'ex3-1': solution_cell('03_forward_mode', 'ex3-1').replace('a * d + b * c)', 'a * d + b * c'),
-            'ex3-2': solution_cell('03_forward_mode', 'ex3-2').split('\n\n\ndual_div(')[0],  # no demo line
-            'ex3-3': solution_cell('03_forward_mode', 'ex3-3')}),
-        'mlp': lesson_copy(tmp, 'mlp', '05_mlp', {
-            'ex5-1': solution_cell('05_mlp', 'ex5-1').replace('Variable.tanh = tanh',
-                                                             "setattr(Variable, 'tanh', tanh)"),
-            'ex5-4': sgd_step_zeroing('after')}),
-        'mlp_between': lesson_copy(tmp, 'mlp_between', '05_mlp', {'ex5-4': sgd_step_zeroing('between')}),
-    }
-    reports = grade(list(paths.values()), SOLUTIONS, timeout=30, jobs=2)
-    return {name: {e['exercise']: e for e in rep['exercises']} for name, rep in zip(paths, reports)}
-
-
-def test_a_loop_variable_named_like_a_helper_in_a_function_is_graded(graded_lessons):
-    e = graded_lessons['evaluate']['2.4']
-    assert (e['status'], e['points'], e['message']) == ('passed', 2, '')
-
-
-def test_an_error_message_must_name_the_missing_name_not_merely_contain_its_letter(graded_lessons):
-    # 'unknown input in this instruction' has a w and an s in it, and names neither
-    e = graded_lessons['vague']['2.4']
-    assert (e['status'], e['points']) == ('failed', 0)
-    assert e['message'] == ("the error for a missing input: expected a message naming 'w', got "
-                            "'unknown input in this instruction'. Hint: say which name is not defined, "
-                            'not only that one is')
-
-
-def test_zero_grad_after_the_update_is_told_apart_from_zero_grad_before_it(graded_lessons):
-    e = graded_lessons['mlp']['5.4']                          # backward, update, zero_grad
-    assert (e['status'], e['points']) == ('failed', 0)
-    assert e['message'].startswith("grad['a']: expected 3, got 0. Hint: the gradients are zero after the step, "
-                                   'though the update itself was right: zero_grad() ran after the update')
-    assert 'between' not in e['message']
-    e = graded_lessons['mlp_between']['5.4']                  # backward, zero_grad, update
-    assert (e['status'], e['points']) == ('failed', 0)
-    assert e['message'].startswith("grad['a']: expected 3, got 0. Hint: the gradients are zero after the step "
-                                   'and the parameters did not move: the update used zero gradients. Call '
-                                   'zero_grad() before backward(), not between backward() and the update')
-
-
-def test_a_name_an_earlier_failed_answer_was_to_define_is_blamed_on_that_answer(graded_lessons):
-    got = graded_lessons['forward']
-    assert got['3.1']['status'] == 'error'
-    assert got['3.1']['message'].startswith('answer cell raised SyntaxError: ')
-    # 3.2's answer cell runs (a def), its test cell hits the NameError; 3.3's answer cell hits it itself
-    assert (got['3.2']['status'], got['3.2']['message']) == (
-        'failed', "needs Exercise 3.1, which failed first: name 'MyDual' is not defined")
-    assert (got['3.3']['status'], got['3.3']['message']) == (
-        'error', "needs Exercise 3.1, which failed first: name 'MyDual' is not defined")
-    assert got['3.4']['status'] == got['3.5']['status'] == 'not solved yet'
-
-
-def test_a_method_attached_with_setattr_is_graded(graded_lessons):
-    e = graded_lessons['mlp']['5.1']
-    assert (e['status'], e['points'], e['message']) == ('passed', 2, '')
-
-
-# --- the grader: no kernel needed ---------------------------------------------------------
-@pytest.mark.parametrize('source, reason', [
-    ('def check_close(*a, **k):\n    pass', "redefines the checker 'check_close'"),
-    ('check_grads = print', "redefines the checker 'check_grads'"),
-    ('from math import isclose as check_close', "rebinds the checker 'check_close'"),
-    ('import autodiff_lite.grading as g\ng.check_grads = None', "redefines the checker 'check_grads'"),
-    ('import numpy as np\nnp.allclose = lambda *a, **k: True', "changes the module attribute 'np.allclose'"),
-    ("import autodiff_lite.grading.checks as c\nsetattr(c, 'check_close', 1)", "redefines the checker 'check_close'"),
-    ("import numpy\nsetattr(numpy, 'allclose', lambda *a, **k: True)", "changes the module attribute 'numpy.allclose'"),
-    ("delattr(np, 'allclose')", "changes the module attribute 'np.allclose'"),
-    ("setattr(get_ipython(), 'showtraceback', print)", "uses 'showtraceback'"),
-    ("def patch(obj, name):\n    setattr(obj, name, None)", 'uses setattr() with a computed attribute name'),
-    ('put = setattr', 'uses setattr() other than as setattr(obj, name, ...)'),
-    ('get_ipython().set_custom_exc((AssertionError,), print)', "uses 'set_custom_exc'"),
-    ('import sys\nsys.excepthook = print', "changes the module attribute 'sys.excepthook'"),
+@pytest.mark.parametrize('tests, message', [
+    ("check_close(square(3.0), 9.0)", "line 1: 'square' is the student's, used outside a @probe"),
+    ("_f = lambda: square\ncheck_close(_f()(3.0), 9.0)", "line 1: 'square' is the student's"),
+    ("_k = 3.0\n\n\n@probe\ndef sq():\n    return square(_k)\n\n\ncheck_close(sq(), 9.0)",
+     "probe sq() uses '_k' of the test cell"),
 ])
-def test_tamper_reason_catches_changes_to_the_checkers(source, reason):
-    assert reason in tamper_reason(source)
+def test_a_test_cell_that_breaks_the_probe_rules_is_a_format_error(tests, message):
+    nb = nbformat.read(str(FIXTURE), as_version=4)
+    next(c for c in nb.cells if c.id == 'ex1-1-tests').source = tests
+    with pytest.raises(FormatError) as info:
+        read_exercises(nb, 'fixture.ipynb')
+    assert message in str(info.value)
 
 
-@pytest.mark.parametrize('source', [
-    'from autodiff_lite.grading import check_close\ncheck_close(1.0, 1.0)',
-    "w = Value(1.0)\nw.grad = 0.0\nx = {'check_close': 1}",
-    '%timeit sum(range(10))\n!echo hi',
-    'def f(:\n',                                    # a syntax error is the kernel's to report
-    "class Variable:\n    pass\nsetattr(Variable, 'tanh', lambda self: self)",   # a method attached
-    "class Variable:\n    pass\nfor name in ('exp', 'tanh'):\n    setattr(Variable, name, None)",
-])
-def test_tamper_reason_leaves_ordinary_answers_alone(source):
-    assert tamper_reason(source) is None
-
-
-@pytest.mark.parametrize('source', [
-    'def evaluate(program, inputs):\n    for check_true, op, *args in program:\n        pass',
-    'def f():\n    check_close = 1\n    return check_close',
-    'def f():\n    from math import isclose as check_close',
-    'def f():\n    try:\n        pass\n    except ValueError as check_raises:\n        pass',
-    'class C:\n    check_grads = None',
-    'f = lambda check_grads: check_grads',
-    'squares = [check_close ** 2 for check_close in range(3)]',
-    "node_name = 'x'",                               # a helper of the messages, not a checker
-])
-def test_a_local_name_like_a_checker_is_not_a_redefinition(source):
-    assert tamper_reason(source) is None
-
-
-@pytest.mark.parametrize('source', [
-    'for check_close in range(3):\n    pass',
-    'if True:\n    def check_topo_order(order, root):\n        pass',
-    'with open(__file__) as check_grads:\n    pass',
-    'try:\n    pass\nexcept ValueError as check_true:\n    pass',
-    'del check_close',
-    'def f():\n    global check_close\n    check_close = None',
-    'squares = [(check_close := n) for n in range(3)]',
-    'match 1:\n    case check_raises:\n        pass',
-])
-def test_a_notebook_level_rebinding_of_a_checker_is_rejected(source):
-    assert 'redefines the checker' in tamper_reason(source)
-
-
-def test_strip_nbval_markers():
-    src = '# NBVAL_SKIP\nx = 1\n  #   NBVAL_RAISES_EXCEPTION  \n# NBVAL_SKIP because\ny = 2'
-    assert strip_nbval_markers(src) == 'x = 1\n# NBVAL_SKIP because\ny = 2'
-
-
-def test_usage_errors_and_unreadable_notebooks(tmp_path, capsys):
-    with pytest.raises(GradingError, match='no such notebook'):
-        grade([tmp_path / NB], SOLUTIONS)
-    other = tmp_path / '77_unknown.ipynb'
-    other.write_text('{}')
-    with pytest.raises(GradingError, match="no teacher's copy"):
-        grade_notebook(other, SOLUTIONS)
-    broken = tmp_path / NB
-    broken.write_text('{"cells": [')
-    rep = grade_notebook(broken, SOLUTIONS)
-    assert rep['points'] == 0 and rep['max_points'] == 10
-    assert rep['exercises'][0]['message'].startswith('could not read the notebook: ')
-    assert main(['grade', str(tmp_path / 'nope.ipynb')]) == 2
-    assert 'no such notebook' in capsys.readouterr().err
-
-
-def test_a_notebook_without_a_teachers_copy_gets_an_error_row_and_the_rest_is_graded(tmp_path, capsys):
-    stray = tmp_path / f'alice_{NB}'
-    stray.write_bytes((EXERCISES / NB).read_bytes())
-    results = tmp_path / 'results.json'
-    assert main(['grade', str(stray), str(EXERCISES / NB), '--json', str(results)]) == 1
-    out = capsys.readouterr().out
-    first, second = json.loads(results.read_text())['notebooks']
-    assert (first['notebook'], first['exercises'], first['points']) == (str(stray), [], 0)
-    assert first['error'].startswith(f"{stray}: no teacher's copy of that name in ")
-    assert '(01_chain_rule.ipynb, 02_computational_graphs.ipynb' in first['error']
-    assert 'Did you mean 01_chain_rule.ipynb?' in first['error']
-    assert second['error'] is None
-    assert first['solutions'] is None and second['solutions'].endswith(f'solutions/{NB}')
-    assert [e['status'] for e in second['exercises']] == ['not solved yet'] * 5
-    assert f'alice_{NB}  NOT GRADED' in out and "  error: " in out
-    assert 'not solved yet  Exercise 1.1: write central_diff' in out
-    assert '1 of 2 notebooks could not be graded' in out
-
-
-def test_cli_json_on_stdout_table_on_stderr(capsys):
-    assert main(['grade', str(EXERCISES / NB), '--json', '-']) == 0
-    out, err = capsys.readouterr()
-    doc = json.loads(out)
-    assert (doc['points'], doc['max_points']) == (0, 10)
-    assert [e['status'] for e in doc['notebooks'][0]['exercises']] == ['not solved yet'] * 5
-    assert 'total        0/10' in err and 'not solved yet  Exercise 1.1: write central_diff' in err
-
-
-def test_the_2_4_hidden_tests_want_the_missing_name_itself():
-    # the patterns the hidden tests of 2.4 use, read from the solutions notebook
-    import re
-    nb = nbformat.read(Path(__file__).parent.parent / 'solutions' / '02_computational_graphs.ipynb', as_version=4)
-    source = next(c.source for c in nb.cells if c.get('id') == 'ex2-4-tests')
-    found = re.findall(r're\.search\(r"(.*?)", str\(_err\)\)', source)
-    assert len(found) == 2
-    named_w, named_s = (re.compile(p) for p in found)
-    for message in ("name 'w' is not defined", 'input w is missing', "w's value is unknown"):
-        assert named_w.search(message), message
-    for message in ("'s' is used before it is computed", "s's value is not computed yet"):
-        assert named_s.search(message), message
-    for message in ('unknown input in this instruction', "it's missing", 'the inputs dict'):
-        assert not named_w.search(message) and not named_s.search(message), message
+def test_locals_and_the_test_cells_own_helpers_are_not_the_students():
+    nb = nbformat.read(str(FIXTURE), as_version=4)
+    next(c for c in nb.cells if c.id == 'ex1-1-tests').source = (
+        "@reference\ndef expect(square):\n    return [square for square in (1,)][0] * 9.0\n\n\n"
+        "@probe\ndef sq(x):\n    import math\n    return square(x) + math.pi * 0\n\n\ncheck_close(sq(3.0), expect(1.0))")
+    assert len(read_exercises(nb, 'fixture.ipynb')) == 3

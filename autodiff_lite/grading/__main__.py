@@ -4,7 +4,9 @@
     python -m autodiff_lite.grading build --force    # ... over a student's work too
     python -m autodiff_lite.grading build --check    # fail if exercises/ has drifted
     python -m autodiff_lite.grading grade exercises/01_chain_rule.ipynb [--json FILE|-]
+    python -m autodiff_lite.grading grade --class DIR [--json FILE]  # DIR/<student>/*.ipynb, sandbox required
     python -m autodiff_lite.grading selftest         # untouched exercises score 0, solutions full marks
+    python -m autodiff_lite.grading release DIR      # the course for a graded class (no solutions)
 
 Exit codes: 0 when the work ran (whatever the score), 1 when a check found a
 problem (drift, a failed self-test) or a notebook could not be graded (it gets
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from .build import FormatError, build, check
 from .grader import REPO, GradingError, default_solutions, format_table, grade
+from .report import write_class_outputs
 
 
 def _dirs(args):
@@ -51,10 +54,34 @@ def cmd_build(args):
     return 1 if refused else 0
 
 
+def _class_paths(folder):
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GradingError(f'{folder}: not a folder (--class takes a folder with one folder per student)')
+    return sorted(p for p in folder.glob('*/*.ipynb'))
+
+
+def _progress(done, total, path, seconds):
+    if sys.stderr.isatty():
+        sys.stderr.write(f'\r{done}/{total} graded  {seconds:5.0f} s  {Path(path).parent.name}/{Path(path).name}'[:100]
+                         .ljust(100) + ('\n' if done == total else ''))
+        sys.stderr.flush()
+
+
 def cmd_grade(args):
-    reports = grade(args.paths, args.solutions, args.timeout, args.jobs)
+    paths = list(args.paths)
+    if args.klass:
+        paths += _class_paths(args.klass)
+    if not paths:
+        raise GradingError('no notebooks to grade: name them, or pass --class DIR')
+    reports = grade(paths, args.solutions, args.timeout, args.jobs, seed=args.seed,
+                    require_sandbox=bool(args.klass or args.strict), unsafe=args.unsafe, progress=_progress)
     table = format_table(reports)
     status = 1 if any(r.get('error') for r in reports) else 0
+    if args.klass or args.out:
+        out = Path(args.out) if args.out else Path(args.klass).resolve().parent / (Path(args.klass).name + '-grades')
+        for path in write_class_outputs(reports, out):
+            print(f'wrote {_rel(path)}', file=sys.stderr)
     if args.json:
         doc = {'notebooks': reports, 'points': sum(r['points'] for r in reports),
                'max_points': sum(r['max_points'] for r in reports)}
@@ -73,8 +100,8 @@ def cmd_selftest(args):
     solutions, exercises = _dirs(args)
     blank = sorted(exercises.glob('*.ipynb'))
     full = sorted(solutions.glob('*.ipynb'))
-    reports = grade(blank + full, solutions, args.timeout, args.jobs)
-    sys.stdout.write(format_table(reports))
+    reports = grade(blank + full, solutions, args.timeout, args.jobs, unsafe=True)
+    sys.stdout.write(format_table(reports, grand_total=False))     # the verdict line below says what counts
     problems = [f"{rep['notebook']}: not graded: {rep['error']}" for rep in reports if rep.get('error')]
     for rep in reports[:len(blank)]:
         for e in rep['exercises']:
@@ -89,9 +116,25 @@ def cmd_selftest(args):
                                 f"from its own solution, got {e['status']!r}: {e['message'].splitlines()[0]}")
     for p in problems:
         print(f'selftest: {p}', file=sys.stderr)
-    n = sum(len(r['exercises']) for r in reports)
-    print(f'selftest: {"FAILED" if problems else "OK"} ({len(reports)} notebooks, {n} exercises graded)')
+    n = sum(len(r['exercises']) for r in reports[len(blank):])
+    full_pts = sum(r['points'] for r in reports[len(blank):])
+    full_max = sum(r['max_points'] for r in reports[len(blank):])
+    blank_pts = sum(r['points'] for r in reports[:len(blank)])
+    print(f'selftest: {"FAILED" if problems else "OK"}: solutions {full_pts:g}/{full_max:g} points '
+          f'(expected full marks), untouched exercises {blank_pts:g} points (expected 0); '
+          f'{len(reports)} notebooks, {n} exercises')
     return 1 if problems else 0
+
+
+def cmd_release(args):
+    from .release import release
+    try:
+        files = release(args.dir, REPO)
+    except FileExistsError as err:
+        raise GradingError(str(err)) from None
+    print(f'wrote {len(files)} files to {args.dir}: lessons, exercises, the package and selfcheck/ '
+          '(no solutions/, no hidden tests)')
+    return 0
 
 
 def main(argv=None):
@@ -106,12 +149,22 @@ def main(argv=None):
     p.add_argument('--exercises', help='default: exercises/ next to solutions/')
     p.set_defaults(run=cmd_build)
     p = sub.add_parser('grade', help="grade students' notebooks against solutions/")
-    p.add_argument('paths', nargs='+', metavar='NOTEBOOK')
+    p.add_argument('paths', nargs='*', metavar='NOTEBOOK')
+    p.add_argument('--class', dest='klass', metavar='DIR',
+                   help='grade DIR/<student>/*.ipynb (needs the sandbox unless --unsafe)')
+    p.add_argument('--strict', action='store_true', help='refuse to grade without the sandbox')
+    p.add_argument('--unsafe', action='store_true', help='grade without the sandbox where it cannot start')
+    p.add_argument('--out', metavar='DIR', help='write gradebook.csv, summary.md/.png and feedback/ '
+                   '(default with --class: DIR-grades next to the class folder)')
+    p.add_argument('--seed', type=int, help='seed of the hidden inputs (default: a new one each run)')
     p.add_argument('--json', metavar='FILE', help="also write the results as JSON ('-': stdout)")
     p.add_argument('--timeout', type=float, default=30, help='seconds per cell (default 30)')
     p.add_argument('--solutions', help=f'default: {REPO / "solutions"}')
     p.add_argument('--jobs', type=int, default=2, help='notebooks graded at once (default 2)')
     p.set_defaults(run=cmd_grade)
+    p = sub.add_parser('release', help='write the course as a graded class receives it (no solutions)')
+    p.add_argument('dir', metavar='DIR')
+    p.set_defaults(run=cmd_release)
     p = sub.add_parser('selftest', help='untouched exercises score 0, solutions score full marks')
     p.add_argument('--timeout', type=float, default=30)
     p.add_argument('--solutions')

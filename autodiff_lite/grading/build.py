@@ -12,12 +12,12 @@ wrote (notebook metadata `autodiff_lite.generated_answers`), and a notebook
 whose answer cells match neither that digest nor the stubs it would write now
 is left alone unless forced.
 """
+import ast
 import hashlib
 import json
 import re
 from pathlib import Path
 
-import nbformat
 
 __all__ = ['Exercise', 'read_exercises', 'make_exercise_notebook', 'build', 'check', 'worked_answers',
            'FormatError', 'BEGIN_SOLUTION', 'END_SOLUTION', 'BEGIN_HIDDEN', 'END_HIDDEN']
@@ -27,6 +27,12 @@ BEGIN_HIDDEN, END_HIDDEN = '### BEGIN HIDDEN TESTS', '### END HIDDEN TESTS'
 ANSWER_ID = re.compile(r'ex(\d+)-(\d+)$')
 FIRST_LINE = re.compile(r'#\s*Exercise (\d+\.\d+):\s*(\S.*)$')
 TASK_TITLE = re.compile(r'##\s*Exercise (\d+\.\d+):.*\((\d+(?:\.\d+)?) points?\)\s*$')
+
+
+def _nbf():
+    """nbformat, imported when needed (its validator costs a second at start-up)."""
+    import nbformat
+    return nbformat
 
 
 class FormatError(ValueError):
@@ -85,6 +91,112 @@ def _check_task(cell, number, points, where):
         raise FormatError(f"{where}: add a line '**Hint:** ...'")
 
 
+def _student_names(answer):
+    """Names the student's work defines: bound inside the solution block at the top level, or
+    a top-level def/class whose body holds the block."""
+    try:
+        tree = ast.parse(answer)
+    except SyntaxError:
+        return set()
+    lines = answer.splitlines()
+    begin = next(i + 1 for i, line in enumerate(lines) if line.strip() == BEGIN_SOLUTION)
+    end = next(i + 1 for i, line in enumerate(lines) if line.strip() == END_SOLUTION)
+    names = set()
+    for node in tree.body:
+        last = getattr(node, 'end_lineno', node.lineno)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.lineno < begin < last:
+            names.add(node.name)
+        elif begin < node.lineno < end:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    names.add(sub.id)
+                elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and sub in tree.body:
+                    names.add(sub.name)
+    return names
+
+
+def _is_probe(node):
+    return isinstance(node, ast.FunctionDef) and any(
+        (isinstance(d, ast.Name) and d.id == 'probe') or (isinstance(d, ast.Attribute) and d.attr == 'probe')
+        for d in node.decorator_list)
+
+
+def _locals(fn):
+    """The names a function (or lambda, or comprehension) binds for itself."""
+    out = {a.arg for a in ast.walk(fn.args) if isinstance(a, ast.arg)} if hasattr(fn, 'args') else set()
+    body = fn.body if isinstance(fn.body, list) else [fn.body]
+    for node in body:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                out.add(sub.id)
+            elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                out.add(sub.name)
+    return out
+
+
+def _global_loads(body, local):
+    """(name, line) of the names `body` reads from the notebook (skipping @probe functions
+    and names local to a function, a lambda or a comprehension)."""
+    out = []
+
+    def visit(node, local):
+        if _is_probe(node):
+            return
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            for d in getattr(node, 'decorator_list', []) + node.args.defaults:
+                visit(d, local)
+            inner = local | _locals(node)
+            for child in (node.body if isinstance(node.body, list) else [node.body]):
+                visit(child, inner)
+            return
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            local = local | {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in local:
+            out.append((node.id, node.lineno))
+        for child in ast.iter_child_nodes(node):
+            visit(child, local)
+
+    for node in body:
+        visit(node, local)
+    return out
+
+
+def _check_probes(answer, tests, where):
+    """The rules a grader relies on: a student's name is used only inside a @probe; a probe
+    uses no helper of the test cell (it runs in the student's process, with their names)."""
+    try:
+        tree = ast.parse(tests)
+    except SyntaxError as err:
+        raise FormatError(f'{where}: the test cell is not valid Python ({err.msg}, line {err.lineno})') from None
+    student = _student_names(answer)
+    probes = [n for n in tree.body if _is_probe(n)]
+    helpers = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            helpers.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            helpers.update((a.asname or a.name).split('.')[0] for a in node.names)
+        else:
+            helpers.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    student -= helpers                    # a helper of the test cell's own by the same name is the teacher's
+    for name, line in _global_loads(tree.body, set()):
+        if name in student:
+            raise FormatError(f"{where}, line {line}: '{name}' is the student's, used outside a @probe: "
+                              'call it inside a @probe function (docs/grading.md, rule 1)')
+    for p in probes:
+        own = {a.arg for a in ast.walk(p.args) if isinstance(a, ast.arg)} | {
+            n.id for n in ast.walk(p) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} | {
+            n.name for n in ast.walk(p) if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n is not p} | {
+            (a.asname or a.name).split('.')[0] for n in ast.walk(p) if isinstance(n, (ast.Import, ast.ImportFrom))
+            for a in n.names}
+        for sub in ast.walk(p):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and sub.id in helpers - own \
+                    and sub.id != p.name:
+                raise FormatError(f"{where}, line {sub.lineno}: probe {p.name}() uses '{sub.id}' of the test cell; "
+                                  "a probe runs in the student's process and sees only their names: define it "
+                                  'inside the probe (docs/grading.md, rule 2)')
+
+
 def read_exercises(nb, path='notebook'):
     """The exercises of a solutions notebook, in order; FormatError names what is wrong and where."""
     by_id = {cell.get('id'): cell for cell in nb.cells}
@@ -114,6 +226,7 @@ def read_exercises(nb, path='notebook'):
                               f'number, got {points!r}')
         _marker_lines(tests.source.splitlines(), BEGIN_HIDDEN, END_HIDDEN, f"{path}, cell '{cid}-tests'")
         _check_task(by_id.get(f'{cid}-task'), number, points, f"{path}, cell '{cid}-task'")
+        _check_probes(cell.source, tests.source, f"{path}, cell '{cid}-tests'")
         exercises.append(Exercise(number, cid, f'{cid}-tests', points,
                                   f'Exercise {number}: {first[2].strip()}'))
     numbers = [e.number for e in exercises]
@@ -144,7 +257,7 @@ def strip_hidden(source):
 def make_exercise_notebook(nb, path='notebook'):
     """A new notebook: the student's copy of solutions notebook `nb`."""
     todo = {e.answer_id: e.todo for e in read_exercises(nb, path)}
-    out = nbformat.v4.new_notebook()
+    out = _nbf().v4.new_notebook()
     out.nbformat, out.nbformat_minor = 4, 5
     # only what does not change when someone re-executes the solutions
     if 'kernelspec' in nb.metadata:
@@ -161,11 +274,11 @@ def make_exercise_notebook(nb, path='notebook'):
                 source = stub_answer(source, todo[cell.id])
             elif 'tests' in _tags(cell):
                 source = strip_hidden(source)
-            new = nbformat.v4.new_code_cell(source, metadata=meta)
+            new = _nbf().v4.new_code_cell(source, metadata=meta)
         elif cell.cell_type == 'markdown':
-            new = nbformat.v4.new_markdown_cell(source, metadata=meta)
+            new = _nbf().v4.new_markdown_cell(source, metadata=meta)
         else:
-            new = nbformat.v4.new_raw_cell(source, metadata=meta)
+            new = _nbf().v4.new_raw_cell(source, metadata=meta)
         new.id = cell.id
         out.cells.append(new)
     # what the answer cells were when written: build then tells them from a student's work
@@ -191,7 +304,7 @@ def worked_answers(path, fresh):
     in solutions/ is not work) and from `fresh`, the notebook the generator writes now.
     """
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        nb = _nbf().read(str(path), as_version=4)
     except Exception:
         return ['(the notebook cannot be read)']
     mine = _answer_cells(nb)
@@ -203,7 +316,7 @@ def worked_answers(path, fresh):
 
 def render(nb):
     """The notebook's bytes, the same on every run."""
-    text = nbformat.writes(nb)
+    text = _nbf().writes(nb)
     return (text if text.endswith('\n') else text + '\n').encode()
 
 
@@ -213,7 +326,7 @@ def _pairs(solutions, exercises):
 
 
 def _exercise_notebook(src):
-    return make_exercise_notebook(nbformat.read(str(src), as_version=4), str(src))
+    return make_exercise_notebook(_nbf().read(str(src), as_version=4), str(src))
 
 
 def generate(src):

@@ -110,7 +110,8 @@ def _not_a_number(name, expected, actual, hint):
         _fail(name, _fmt(expected), 'None', hint or 'did your function `return` its result?')
     fix = ('use .primal for the value or .tangent for the derivative'
            if type(actual).__name__ in ('Dual', 'DualView') else 'return a number (or an array)')
-    _fail(name, _fmt(expected), f'{actual!r} ({type(actual).__name__})', hint or fix)
+    kind = getattr(actual, 'type_name', None) or type(actual).__name__   # a student's object: its own type
+    _fail(name, _fmt(expected), f'{actual!r} ({kind})', hint or fix)
 
 
 # --- the checkers -------------------------------------------------------------------

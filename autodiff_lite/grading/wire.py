@@ -295,7 +295,7 @@ class _Decoder:
                 return Dual(primal, tangent)
             return DualView(primal, tangent)
         if '$obj' in x:
-            return Opaque(str(x['$obj'])[:100], str(x.get('repr', ''))[:300])
+            return Opaque(_one_line(x['$obj'], 100), _one_line(x.get('repr', ''), 300))
         raise WireError('a bad value')
 
     @staticmethod
@@ -317,6 +317,12 @@ class _Decoder:
             return np.array(data, dtype=_dtype(a.get('dtype'))).reshape(shape)
         except (TypeError, ValueError, OverflowError):
             raise WireError('a bad array') from None
+
+
+def _one_line(text, limit):
+    """Text from the student's process, made safe to print in a table: one line, bounded."""
+    text = str(text)[:limit]
+    return ''.join(c if c.isprintable() else '\u23ce' if c in '\r\n' else '?' for c in text)
 
 
 def _dtype(name):
@@ -380,7 +386,7 @@ def rebuild_error(raised):
     """The student's exception as an instance of its nearest built-in type (never re-imported)."""
     if not isinstance(raised, dict):
         raise WireError('a bad error payload')
-    name, message = str(raised.get('type', 'Exception'))[:100], str(raised.get('message', ''))[:2000]
+    name, message = _one_line(raised.get('type', 'Exception'), 100), _one_line(raised.get('message', ''), 2000)
     base = getattr(builtins, str(raised.get('builtin', '')), None)
     if not (isinstance(base, type) and issubclass(base, Exception)) or base in (StopIteration,):
         base = StudentError

@@ -39,31 +39,28 @@ def as_real(x, what):
     return float(x)
 
 
+def _why(row, err, overflow, otherwise):
+    return overflow if isinstance(err, OverflowError) else (row.domain or otherwise)
+
+
 def forward_error(row, inputs, err):
     """An op whose output is undefined (log of -1, 1/0): name the op, its inputs and the fix."""
-    args = ', '.join(describe(x) for x in inputs)
-    if isinstance(err, OverflowError):
-        why = 'the result is not a finite real number (too large for a float: overflow)'
-    else:
-        why = row.domain or 'the result is not a finite real number'
-    return ValueError(f"{row.name}({args}) is undefined: {why}. "
+    why = _why(row, err, 'the result is not a finite real number (too large for a float: overflow)',
+               'the result is not a finite real number')
+    return ValueError(f"{row.name}({', '.join(map(describe, inputs))}) is undefined: {why}. "
                       f"Check the inputs' values (labels help: Value(x, label='x')). "
                       f"[{type(err).__name__}: {err}]")
 
 
 def derivative_error(row, inputs, err):
     """A partial that cannot be evaluated (sqrt'(0), pow at 0 ...): name the op, its inputs and why."""
-    args = ', '.join(describe(x) for x in inputs)
-    if isinstance(err, OverflowError):
-        why = 'it is too large for a float'
-    else:
-        why = row.domain or 'the derivative is not a finite real number there'
+    why = _why(row, err, 'it is too large for a float', 'the derivative is not a finite real number there')
     fix = 'Move the input away from that point'
     if row.name == 'pow' and hasattr(inputs[1], 'grad') and not isinstance(err, OverflowError):
         fix += ('; pass a fixed exponent as a plain number (x ** 2, not x ** Value(2)): '
                 'then no derivative in it is needed')
-    return ValueError(f"the derivative of {row.name}({args}) is undefined or infinite: {why}. "
-                      f"{fix}. [{type(err).__name__}: {err}]")
+    return ValueError(f"the derivative of {row.name}({', '.join(map(describe, inputs))}) is undefined "
+                      f"or infinite: {why}. {fix}. [{type(err).__name__}: {err}]")
 
 
 def traced_float_error(x):

@@ -15,11 +15,10 @@ import numpy as np
 
 from .graph import no_grad as no_grad_ctx
 from .losses import cross_entropy, mse
-from .ops import apply
 from .tensor import Tensor, rule_node
 from .value import Value
 
-__all__ = ['Module', 'Neuron', 'Layer', 'MLP',
+__all__ = ['Module', 'Stack', 'Neuron', 'Layer', 'MLP',
            'Linear', 'ReLU', 'Tanh', 'Sigmoid', 'Sequential', 'mlp',
            'cross_entropy', 'mse', 'SGD', 'Adam', 'fit', 'make_step', 'accuracy']
 
@@ -33,6 +32,19 @@ class Module:
     def zero_grad(self):
         for p in self.parameters():
             p.zero_grad()
+
+
+class Stack(Module):
+    """Layers applied in turn (`self.layers`): what MLP and Sequential share."""
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def parameters(self):
+        """Layer by layer, in order (for an MLP: neuron by neuron, weights then bias, micrograd's order)."""
+        return [p for layer in self.layers for p in layer.parameters()]
 
 
 class Neuron(Module):
@@ -79,7 +91,7 @@ class Layer(Module):
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
 
 
-class MLP(Module):
+class MLP(Stack):
     """Multi-layer perceptron: `MLP(2, [16, 16, 1])`. Hidden layers use `activation`
     ('relu' or 'tanh'); the last layer is linear. Weights are seeded by `seed`."""
 
@@ -97,14 +109,6 @@ class MLP(Module):
                              nonlin=i != len(nouts) - 1)
                        for i in range(len(nouts))]
 
-    def __call__(self, x):
-        for layer in self.layers:
-            x = layer(x)
-        return x
-
-    def parameters(self):
-        """Layer by layer, neuron by neuron, weights then bias (micrograd's order)."""
-        return [p for layer in self.layers for p in layer.parameters()]
 
     def __repr__(self):
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
@@ -152,7 +156,7 @@ class _Activation(Module):
         if not isinstance(x, Tensor):
             raise TypeError(f'{type(self).__name__}() takes a Tensor, got {type(x).__name__}: '
                             f'wrap arrays with Tensor(...)')
-        return apply(self.op, x)
+        return getattr(x, self.op)()             # Tensor.relu, .tanh, .sigmoid
 
     def __repr__(self):
         return f'{type(self).__name__}()'
@@ -173,7 +177,7 @@ class Sigmoid(_Activation):
     op = 'sigmoid'
 
 
-class Sequential(Module):
+class Sequential(Stack):
     """Modules applied one after another: Sequential(Linear(2, 16), ReLU(), Linear(16, 1))."""
 
     def __init__(self, *layers):
@@ -181,13 +185,6 @@ class Sequential(Module):
             layers = tuple(layers[0])
         self.layers = list(layers)
 
-    def __call__(self, x):
-        for layer in self.layers:
-            x = layer(x)
-        return x
-
-    def parameters(self):
-        return [p for layer in self.layers for p in layer.parameters()]
 
     def __getitem__(self, i):
         return self.layers[i]

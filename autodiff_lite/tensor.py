@@ -28,7 +28,8 @@ from .ops import OPS, Operators
 from .tensor_rules import RULES, Rule, is_basic_index, unbroadcast
 
 __all__ = ['Tensor', 'RULES', 'Rule', 'unbroadcast', 'linear', 'concatenate', 'stack',
-           'softmax', 'log_softmax', 'cross_entropy', 'mse', 'no_grad', 'rule_node', 'as_constant']
+           'softmax', 'log_softmax', 'cross_entropy', 'mse', 'no_grad', 'rule_node', 'as_constant',
+           'seed_of', 'walk_arrays', 'make_node']
 
 _NO_CTX = {}
 
@@ -67,7 +68,7 @@ def as_constant(x, name):
     raise TypeError(f'{name}: cannot combine a Tensor with {type(x).__name__} {x!r}')
 
 
-def _make(data, op, prev, saved=(), ctx=None):
+def make_node(data, op, prev, saved=(), ctx=None):
     """An op's output node; it joins the graph only if an input requires grad.
 
     `saved` are the inputs' arrays as the forward pass used them (a tensor's
@@ -113,14 +114,14 @@ def _elementwise(name, inputs):
             except ValueError:
                 raise errors.broadcast_error(name, sa, sb) from None
         raise
-    return _make(data, name, inputs, datas)
+    return make_node(data, name, inputs, datas)
 
 
 def rule_node(name, inputs, **ctx):
     """Run a RULES row forward and record the node (`ctx`: the row's settings, e.g. axis)."""
     datas = [x.data if isinstance(x, Tensor) else x for x in inputs]
     data = RULES[name].f(*datas, **ctx)
-    return _make(data, name, tuple(inputs), datas, ctx or _NO_CTX)
+    return make_node(data, name, tuple(inputs), datas, ctx or _NO_CTX)
 
 
 # --- the Tensor class -----------------------------------------------------------------
@@ -233,7 +234,7 @@ class Tensor(Node):
 
     def detach(self):
         """Same data (shared), no history: gradients stop here."""
-        return _make(self.data, '', ())
+        return make_node(self.data, '', ())
 
     @staticmethod
     def _apply(name, *inputs):
@@ -241,7 +242,7 @@ class Tensor(Node):
         row = OPS[name]
         if len(inputs) == 1 and not row.domain:   # exp, tanh, relu ...: nothing to check
             a = inputs[0].data
-            return _make(row.f(a), name, inputs, (a,))
+            return make_node(row.f(a), name, inputs, (a,))
         kinds = [type(x).__name__ for x in inputs if isinstance(x, Operators)]
         if set(kinds) != {'Tensor'}:
             raise errors.mix_error(name, kinds)
@@ -313,24 +314,29 @@ class Tensor(Node):
         """
         if not self.requires_grad:
             raise errors.no_graph_error('Tensor')
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f'grad can be implicitly created only for scalar outputs; pass grad= with '
-                    f'shape {self.shape} (e.g. backward(grad=np.ones({self.shape}))), '
-                    f'or reduce first with .sum() or .mean()')
-            grad = np.array(1, self.data.dtype).reshape(self.data.shape)
-        else:
-            grad = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=self.data.dtype)
-            if grad.shape != self.shape:
-                raise ValueError(f'backward(grad=...): grad has shape {grad.shape} but this tensor '
-                                 f'has shape {self.shape}; they must be equal')
+        grad = seed_of(self, grad)
         order = topo_sort(self)
         for node in order:                    # no stale interior gradients
             if node._prev:
                 node.grad = None
         self.grad = grad if self.grad is None else np.asarray(self.grad + grad)
-        _walk(order)
+        walk_arrays(order)
+
+
+def seed_of(t, grad=None):
+    """The gradient backward starts from at `t`: 1 for a one-element tensor, else `grad` (t's shape)."""
+    if grad is None:
+        if t.data.size != 1:
+            raise RuntimeError(
+                f'grad can be implicitly created only for scalar outputs; pass grad= with '
+                f'shape {t.shape} (e.g. backward(grad=np.ones({t.shape}))), '
+                f'or reduce first with .sum() or .mean()')
+        return np.array(1, t.data.dtype).reshape(t.data.shape)
+    grad = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=t.data.dtype)
+    if grad.shape != t.shape:
+        raise ValueError(f'backward(grad=...): grad has shape {grad.shape} but this tensor '
+                         f'has shape {t.shape}; they must be equal')
+    return grad
 
 
 def _accumulate(p, c, g):
@@ -346,7 +352,7 @@ def _accumulate(p, c, g):
         p.grad = g if g.__class__ is np.ndarray else np.asarray(g)   # 0-d + 0-d gives a numpy scalar
 
 
-def _walk(order):
+def walk_arrays(order):
     """`Value`'s walk for arrays: nodes in reverse topological order, each passing
     grad_out times its partial (OPS, then unbroadcast) or its VJP (RULES) to its inputs.
 

@@ -39,31 +39,41 @@ class Value(Node):
     def _apply(name, *inputs):
         """The node for row `name` of OPS: data = the row's forward on the inputs' numbers,
         `_prev` = the inputs (a plain number stays in `_prev` as a constant)."""
-        datas = []
-        for x in inputs:
-            if x.__class__ is Value:
-                datas.append(x.data)
-            elif x.__class__ is float:
-                datas.append(x)
-            else:                    # an int, a Dual, a string ...: convert, hand over, or explain
+        # The hot path, written out for one or two inputs that are Values or floats
+        # (everything else, `_apply_other`, ends in `_record`, which does the same).
+        a, n = inputs[0], len(inputs)
+        ad = a.data if a.__class__ is Value else a
+        if n == 2:
+            b = inputs[1]
+            bd = b.data if b.__class__ is Value else b
+            if ad.__class__ is not float or bd.__class__ is not float:
                 return _apply_other(name, inputs)
+            needs = (a.__class__ is Value and a.requires_grad) or (b.__class__ is Value and b.requires_grad)
+        elif n == 1 and ad.__class__ is float:
+            needs = a.__class__ is Value and a.requires_grad
+        else:                                 # a variadic row (sum, dot), or not all floats
+            datas = [x.data if x.__class__ is Value else x for x in inputs]
+            if n < 3 or set(map(type, datas)) != {float}:
+                return _apply_other(name, inputs)
+            needs = None                      # (`_record` looks at every input)
         row = OPS[name]
         try:
-            data = row.f(*datas)
+            data = row.f(ad) if n == 1 else row.f(ad, bd) if n == 2 else row.f(*datas)
         except (ArithmeticError, ValueError) as err:
             raise errors.forward_error(row, inputs, err) from None
-        if data.__class__ is not float:
-            if isinstance(data, complex) or not isinstance(data, (float, int)):
-                raise errors.forward_error(row, inputs, ValueError(f'{type(data).__name__} result'))
-            data = float(data)
+        if needs is None or data.__class__ is not float:
+            return _record(row, inputs, data)
         out = Value.__new__(Value)
-        out.data, out.grad, out.label, out._op = data, 0.0, '', name
-        out._prev, out.requires_grad = (), False      # under no_grad, or only constants in: no graph
-        if GradMode.enabled:
-            for x in inputs:
-                if x.__class__ is Value and x.requires_grad:
-                    out._prev, out.requires_grad = inputs, True
-                    break
+        out.data = data
+        out.grad = 0.0
+        out.label = ''
+        out._op = name
+        if needs and GradMode.enabled:
+            out._prev = inputs
+            out.requires_grad = True
+        else:                                 # under no_grad, or only constants in: no graph
+            out._prev = ()
+            out.requires_grad = False
         return out
 
     @staticmethod
@@ -162,7 +172,8 @@ def contributions(node, grad_out, create_graph=False):
                 partial = every[i] if row.variadic else row.partials[i](*inputs, out)
             except (ArithmeticError, ValueError) as err:
                 raise errors.derivative_error(row, node._prev, err) from None
-            result.append((p, partial * grad_out))
+            # (times 1.0 is skipped: with create_graph it would be one more node)
+            result.append((p, grad_out if partial.__class__ is float and partial == 1.0 else partial * grad_out))
     return result
 
 
@@ -206,10 +217,33 @@ def walk_numbers(order):
 
 
 def _apply_other(name, inputs):
-    """`Value._apply` off the fast path: ints become floats, a Dual or Tensor among the inputs
-    takes the op to its engine, anything else gets an error naming the fix."""
+    """`Value._apply` off the hot path: a Dual or Tensor among the inputs takes the op to its
+    engine, ints become floats, anything else gets an error naming the fix."""
     for x in inputs:
         if isinstance(x, Operators) and x._rank > Value._rank:
             return apply(name, *inputs)
-    return Value._apply(name, *(x if x.__class__ is Value else errors.as_real(x, f"'{name}' with a Value")
-                                for x in inputs))
+    inputs = tuple(x if x.__class__ is Value else errors.as_real(x, f"'{name}' with a Value")
+                   for x in inputs)
+    row = OPS[name]
+    try:
+        data = row.f(*[float(x.data) if x.__class__ is Value else x for x in inputs])
+    except (ArithmeticError, ValueError) as err:
+        raise errors.forward_error(row, inputs, err) from None
+    return _record(row, inputs, data)
+
+
+def _record(row, inputs, data):
+    """The output node; it joins the graph if an input requires grad (and not under no_grad)."""
+    if data.__class__ is not float:
+        if isinstance(data, complex) or not isinstance(data, (float, int)):
+            raise errors.forward_error(row, inputs, ValueError(f'{type(data).__name__} result'))
+        data = float(data)
+    out = Value.__new__(Value)
+    out.data, out.grad, out.label, out._op = data, 0.0, '', row.name
+    out._prev, out.requires_grad = (), False      # under no_grad, or only constants in: no graph
+    if GradMode.enabled:
+        for x in inputs:
+            if x.__class__ is Value and x.requires_grad:
+                out._prev, out.requires_grad = inputs, True
+                break
+    return out

@@ -22,3 +22,8 @@ except ImportError:
 else:
     print('\n== tensor engine ==')
     tensor_bench.main()
+
+import checkpoint_bench  # noqa: E402
+
+print('\n== checkpointing ==')
+checkpoint_bench.main()

@@ -4,8 +4,10 @@
     SVM max-margin loss + 1e-4 L2, SGD; median over repeats, each engine in turn.
 (b) a chain y = y*1.0001 + 0.0001 of N steps: forward and backward ns per op.
 (c) bytes per graph op (tracemalloc) for a graph of 1e5 ops.
+(d) Hessian-vector products: one hvp against one gradient, n = 10, 100, 1000.
 """
 import gc
+import math
 import random
 import statistics
 import sys
@@ -15,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from autodiff_lite import Value  # noqa: E402
+from autodiff_lite import Value, grad, hvp  # noqa: E402
 from autodiff_lite.data import make_moons  # noqa: E402
 from autodiff_lite.nn import MLP  # noqa: E402
 
@@ -137,6 +139,34 @@ def bench_memory(n_ops=100_000):
         print(f'    micrograd     {bytes_per_op(mg_engine.Value, n_ops):8.0f}')
 
 
+def ring(v):
+    """f(v) = sum_i tanh(v_i v_(i+1)) + v_i^2 / 2: a Hessian with three bands."""
+    n = len(v)
+    return sum((v[i] * v[(i + 1) % n]).tanh() + v[i] * v[i] * 0.5 for i in range(n))
+
+
+def cpu_median(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t = time.process_time()
+        fn()
+        times.append(time.process_time() - t)
+    return statistics.median(times)
+
+
+def bench_hvp(sizes=(10, 100, 1000), repeats=7):
+    print('(d) one hvp in gradient evaluations (CPU time, medians; target <= 6, flat in n)')
+    print(f"    {'n':>6} {'grad ms':>9} {'fwdrev':>8} {'revrev':>8}")
+    for n in sizes:
+        x = [math.sin(i) for i in range(n)]
+        v = [math.cos(i) for i in range(n)]
+        g = grad(lambda *xs: ring(xs), tuple(range(n)))
+        t_grad = cpu_median(lambda: g(*x), repeats)
+        t_fr = cpu_median(lambda: hvp(ring, x, v), repeats)
+        t_rr = cpu_median(lambda: hvp(ring, x, v, mode='revrev'), repeats)
+        print(f'    {n:>6} {t_grad * 1e3:>9.2f} {t_fr / t_grad:>7.2f}x {t_rr / t_grad:>7.2f}x')
+
+
 def main(quick=False):
     bench_demo(repeats=8 if quick else 20)
     if mg_engine is not None:
@@ -146,6 +176,7 @@ def main(quick=False):
               '(y = y*1.0001 + 0.0001; its topological sort is recursive)')
     bench_chain([1_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000])
     bench_memory()
+    bench_hvp(repeats=3 if quick else 7)
 
 
 def _mg_fails(n):

@@ -9,7 +9,8 @@ from autodiff_lite.gradcheck import central_difference, check_op
 from autodiff_lite.ops import OPS, apply, define_op, exp, log, sigmoid
 
 FIXED = [name for name, row in OPS.items() if not row.variadic]
-VARIADIC = [name for name, row in OPS.items() if row.variadic]
+# (the checkpoint row's first input is a recipe, not a number: tests/test_checkpoint.py)
+VARIADIC = [name for name, row in OPS.items() if row.variadic and name != 'checkpoint']
 
 # points chosen away from kinks (relu, abs at 0) and inside every domain
 POINTS = [(0.7, 1.3), (1.9, 0.6), (-0.8, 1.7), (-1.4, -2.2), (2.5, 3.0)]

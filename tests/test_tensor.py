@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from autodiff_lite import no_grad
 from autodiff_lite import tensor as tmod
+from autodiff_lite.checkpoint import checkpoint
 from autodiff_lite.graph import topo_sort
 from autodiff_lite.ops import OPS, apply
 from autodiff_lite.tensor import (RULES, Tensor, concatenate, cross_entropy, linear, log_softmax,
@@ -174,6 +175,8 @@ RULE_CASES = {
     'log_softmax': [(log_softmax, [(3, 4)]), (lambda a: a.log_softmax(axis=0), [(3, 4)])],
     'cross_entropy': [(_ce, [(5, 3)])],
     'mse': [(mse, [(5, 2), (5, 2)]), (mse, [(4,), (4,)])],
+    'checkpoint': [(lambda a: checkpoint(lambda t: (t * t).tanh().sum(axis=0), a), [(3, 2)]),
+                   (lambda a, b: checkpoint(lambda s, t: s @ t + s.sum(), a, b), [(2, 3), (3, 2)])],
 }
 
 

@@ -1079,6 +1079,7 @@ def newton_explorer(f, x0, minimum, lr=1e-3, steps=20, max_steps=1000, damping=1
         fig = _figure(9, 3.4)
         left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
         _draw_paths(left, f, {key: p[:k + 1] for key, p in paths.items()}, x_star, box)
+        left.set_title(f'{name}: the paths' if name else 'the paths')
         for key, colour, label in (('gd', '#1f5fbf', f'gradient descent, lr {lr_w.value:.2g}'),
                                    ('newton', '#c0392b', f'Newton, step {damping_w.value:g}')):
             e = errors[key][:k + 1]

@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 NB_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: grading-selftest release lab fresh test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser test-journey clean
+.PHONY: grading-selftest release lab fresh test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser test-journey clean export test-interop interop-venv
 
 # PyTorch is optional: the tests cross-check against it when installed. We take it only
 # from a local CPU wheel (never the registry's multi-GB CUDA build).
@@ -93,8 +93,29 @@ DIR ?= ../$(notdir $(CURDIR))-class
 release: $(STAMP)
 	$(BIN)/python -m autodiff_lite.grading release $(DIR)
 
+# every lesson and solutions notebook, or only the one(s) given: make notebooks NB=solutions/01_chain_rule.ipynb
+# (no per-cell timing metadata: a re-run's diff is its real changes)
+NOTEBOOKS = $(or $(NB),notebooks/*.ipynb solutions/*.ipynb)
 notebooks: $(STAMP)
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 notebooks/*.ipynb solutions/*.ipynb
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 \
+	  --ExecutePreprocessor.record_timing=False $(NOTEBOOKS)
+
+# the exercises for a teacher's pipeline (docs/exports.md), into the ignored export/
+export: $(STAMP)
+	$(BIN)/python -m autodiff_lite.grading export --to nbgrader export/nbgrader
+	$(BIN)/python -m autodiff_lite.grading export --to otter export/otter
+
+# nbgrader and Otter-Grader in a venv of their own (requirements-interop.txt); the interop
+# tests (part of `make test`'s unit run) make it themselves, or skip when it cannot be made
+INTEROP := .venv-interop
+$(INTEROP)/.installed: requirements-interop.txt
+	test -x $(INTEROP)/bin/python || $(PY) -m venv $(INTEROP)
+	$(INTEROP)/bin/python -m pip install -q -r requirements-interop.txt
+	sha256sum requirements-interop.txt | cut -d' ' -f1 > $@
+interop-venv: $(INTEROP)/.installed
+
+test-interop: $(DEV_STAMP)
+	$(BIN)/python -m pytest -q tests/test_export.py tests/test_export_interop.py tests/test_new_exercise.py
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
@@ -113,4 +134,4 @@ test-hub: $(DEV_STAMP)
 	AUTODIFF_LITE_HUB_TEST=1 $(BIN)/python -m pytest -q -s tests/hub
 
 clean:
-	rm -rf $(VENV) .browser-check .bench-out
+	rm -rf $(VENV) $(INTEROP) .browser-check .bench-out export

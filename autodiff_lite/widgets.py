@@ -1150,3 +1150,81 @@ def _value_of(f, *xs):
     """f at plain numbers, whether f is written for floats or for Values."""
     out = f(*(Value(v) for v in xs))
     return out.data if isinstance(out, Value) else float(out)
+
+
+# --- lesson 08 ---------------------------------------------------------------------------------
+# checkpointing a chain: a slider over the number of segments k re-measures memory and time
+def checkpoint_explorer(n=400, k=1, sweep=(1, 3, 10, 100, 400), repeats=3):
+    """A slider over k, the number of checkpointed segments of the lesson's chain of n steps
+    (`memory.chain`). Each k is measured once (nodes counted, peak bytes by tracemalloc,
+    best CPU time of `repeats`) and joins the plot of memory and time against k; `sweep`
+    are measured at the start. `.results` maps k to `memory.measure_chain`'s dict,
+    `.plain` is the chain without checkpoints."""
+    from . import memory
+    if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 1:
+        raise ValueError(f'repeats must be a whole number >= 1, got {repeats!r}')
+    n = memory._whole(n, 'n (the number of steps)')
+    sweep = [memory._whole(s, 'each k of sweep') for s in sweep]
+    for kk in [k, *sweep]:
+        memory.segment_sizes(n, memory._whole(kk, 'k (the number of segments)'))   # k <= n, or say so
+    plain = memory.measure_chain(n, None, repeats=repeats)
+    results = {}
+    slider = widgets.IntSlider(value=k, min=1, max=n, description='segments k',
+                               continuous_update=False, style={'description_width': 'initial'},
+                               layout=widgets.Layout(width='420px'))
+    readout, plot = widgets.HTML(), _image(9.6)
+
+    def measure(kk):
+        if kk not in results:
+            results[kk] = memory.measure_chain(n, kk, repeats=repeats)
+        return results[kk]
+
+    def draw(current):
+        fig = _figure(9.6, 3.0)
+        count, mem, tim = (fig.add_subplot(1, 3, i) for i in (1, 2, 3))
+        ks = sorted(results)
+        grid = sorted(set(np.unique(np.geomspace(1, n, 80).astype(int))) | set(ks))
+        count.plot(grid, [memory.peak_model(n, g) for g in grid], '--', color='grey', lw=1,
+                   label='k + 2 + 2·(steps per segment)')
+        panels = ((count, 'peak_nodes', 'peak nodes (counted)', 1),
+                  (mem, 'peak_bytes', 'peak memory (kB, tracemalloc)', 1e3),
+                  (tim, 'seconds', 'forward + backward (ms)', 1e-3))
+        for ax, key, what, unit in panels:
+            ax.plot(ks, [results[g][key] / unit for g in ks], 'o', color='#1f5fbf', label='checkpointed')
+            ax.axhline(plain[key] / unit, color='#c0392b', lw=1, label='no checkpoints')
+            ax.plot([current], [results[current][key] / unit], 'o', ms=12, mfc='none', color='black')
+            ax.set_xscale('log')
+            ax.set_xlabel('segments k')
+            ax.set_title(what, fontsize=9)
+            ax.set_ylim(0, 1.45 * max(plain[key], *(results[g][key] for g in ks)) / unit)
+        count.legend(fontsize=7, loc='upper center', ncol=1, framealpha=0.9)
+        plot.value = _png(fig)
+
+    def show(change=None):
+        kk = slider.value
+        try:
+            r = measure(kk)
+        except Exception as err:          # (never an exception out of a slider callback)
+            readout.value = _error_html(err)
+            return
+        sizes = memory.segment_sizes(n, kk)
+        diff = abs(r['grad'] - plain['grad']) / abs(plain['grad'])
+        readout.value = (
+            f'<b>k = {kk}</b> segments of {max(sizes)}{"" if min(sizes) == max(sizes) else f" or {min(sizes)}"}'
+            f' steps &nbsp;|&nbsp; nodes kept after forward: {r["nodes_kept"]} (plain {plain["nodes_kept"]})'
+            f' &nbsp;|&nbsp; largest rebuilt segment: {r["largest_segment"]}'
+            f' &nbsp;|&nbsp; <b>peak nodes: {r["peak_nodes"]}</b> (plain {plain["peak_nodes"]})<br>'
+            f'peak memory {r["peak_bytes"] / 1e3:.1f} kB (plain {plain["peak_bytes"] / 1e3:.1f} kB)'
+            f' &nbsp;|&nbsp; time {r["seconds"] * 1e3:.2f} ms (plain {plain["seconds"] * 1e3:.2f} ms)'
+            f' &nbsp;|&nbsp; gradient {r["grad"]:.10g}, relative difference from plain {diff:.1e}')
+        draw(kk)
+
+    for kk in sweep:
+        measure(kk)
+    show()
+    slider.observe(show, names='value')
+    return _panel([slider, readout, plot], slider=slider, readout=readout, plot=plot, output=plot,
+                  results=results, plain=plain, n=n)
+
+
+__all__.append('checkpoint_explorer')

@@ -1,4 +1,4 @@
-"""Command line: `python -m autodiff_lite.grading build|grade|selftest`.
+"""Command line: `python -m autodiff_lite.grading build|grade|selftest|export|new-exercise`.
 
     python -m autodiff_lite.grading build            # exercises/ from solutions/ (never over a student's work)
     python -m autodiff_lite.grading build --force    # ... over a student's work too
@@ -7,6 +7,8 @@
     python -m autodiff_lite.grading grade --class DIR [--json FILE]  # DIR/<student>/*.ipynb, sandbox required
     python -m autodiff_lite.grading selftest         # untouched exercises score 0, solutions full marks
     python -m autodiff_lite.grading release DIR      # the course for a graded class (no solutions)
+    python -m autodiff_lite.grading export --to nbgrader|otter DIR   # for a teacher's pipeline
+    python -m autodiff_lite.grading new-exercise solutions/01_chain_rule.ipynb 1.6 --points 2
 
 Exit codes: 0 when the work ran (whatever the score), 1 when a check found a
 problem (drift, a failed self-test) or a notebook could not be graded (it gets
@@ -18,6 +20,7 @@ import sys
 from pathlib import Path
 
 from .build import FormatError, build, check
+from .export import ExportError, add_export_commands
 from .grader import REPO, GradingError, default_solutions, format_table, grade
 from .report import write_class_outputs
 
@@ -171,10 +174,11 @@ def main(argv=None):
     p.add_argument('--exercises')
     p.add_argument('--jobs', type=int, default=2)
     p.set_defaults(run=cmd_selftest)
+    add_export_commands(sub)                      # export, new-exercise
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (GradingError, FormatError) as err:
+    except (GradingError, FormatError, ExportError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
 

@@ -898,6 +898,260 @@ def matmul_entry_explorer(X, G, d=0, m=0):
     return _panel([widgets.HBox([d_w, m_w]), readout, plot], d=d_w, m=m_w, readout=readout, plot=plot)
 
 
+# --- lesson 07 ------------------------------------------------------------------------------
+# Higher-order derivatives: Taylor polynomials from repeated derivatives, Newton's method
+# against gradient descent. Appended by lesson 07; other lessons add their own blocks below.
+__all__ += ['taylor_explorer', 'newton_explorer']
+
+
+def _derivatives_at(f, x0, n):
+    """[f(x0), f'(x0), ..., f^(n)(x0)]: each derivative is the gradient of the one before,
+    taken on the previous gradient's own graph (backward(create_graph=True))."""
+    x = Value(_real(x0, 'x0'), label='x')
+    current = f(x)
+    if not isinstance(current, Value):
+        raise TypeError(f'f must return a Value built from its input, got {type(current).__name__}')
+    out = [current.data]
+    for _ in range(n):
+        if not (isinstance(current, Value) and current.requires_grad):
+            out.append(0.0)           # a constant: every higher derivative is 0
+            current = 0.0
+            continue
+        x.grad = 0.0
+        current.backward(create_graph=True)
+        current = x.grad
+        out.append(current.data if isinstance(current, Value) else float(current))
+    return out
+
+
+def _taylor(coefficients, x0, xs, degree):
+    """Σ_{k<=degree} c_k (x - x0)^k on an array of points (Horner's rule)."""
+    dx = np.asarray(xs, dtype=float) - x0
+    total = np.zeros_like(dx)
+    for c in reversed(coefficients[:degree + 1]):
+        total = total * dx + c
+    return total
+
+
+def taylor_explorer(f, x0=0.0, max_degree=8, x_range=(-3.0, 3.0), name='f'):
+    """A slider on the degree n of the Taylor polynomial of f around x0, drawn over f.
+
+    T_n(x) = Σ_{k<=n} f^(k)(x0) / k! · (x - x0)^k; the derivatives are taken once,
+    each as the gradient of the one before. `f` takes and returns a `Value`.
+    """
+    if not callable(f):
+        raise TypeError('taylor_explorer needs f, a function of one Value, e.g. lambda x: x.sin()')
+    if isinstance(max_degree, bool) or not isinstance(max_degree, numbers.Integral) \
+            or not 0 <= max_degree <= 12:
+        raise ValueError(f'max_degree must be a whole number from 0 to 12, got {max_degree!r} '
+                         '(the derivative graphs grow quickly with the order)')
+    if not isinstance(x_range, (tuple, list)) or len(x_range) != 2:
+        raise ValueError(f'x_range must be (left, right), got {x_range!r}')
+    lo, hi = (_real(v, 'x_range') for v in x_range)
+    x0 = _real(x0, 'x0')
+    if not lo < hi or not lo <= x0 <= hi:
+        raise ValueError(f'x_range=({lo:g}, {hi:g}) must be increasing and contain x0 = {x0:g}')
+    derivs = _derivatives_at(f, x0, max_degree)
+    coefficients = [d / math.factorial(k) for k, d in enumerate(derivs)]
+    xs = np.linspace(lo, hi, 241)
+    ys = np.array([f(Value(v)).data for v in xs])
+    slider = widgets.IntSlider(value=min(1, max_degree), min=0, max=max_degree, description='degree n')
+    readout, plot = widgets.HTML(), _image(5.5)
+    span = ys.max() - ys.min() or 1.0
+
+    def show(change=None):
+        n = slider.value
+        ts = _taylor(coefficients, x0, xs, n)
+        err = np.abs(ts - ys)
+        near = np.abs(xs - x0) <= 0.25 * (hi - lo)
+        base = 'x' if x0 == 0 else f'(x − {x0:g})'
+        terms = ' '.join(f'{c:.4g}' if k == 0 else
+                         f'{"−" if c < 0 else "+"} {abs(c):.4g}·{base}' + (f'<sup>{k}</sup>' if k > 1 else '')
+                         for k, c in enumerate(coefficients[:n + 1]) if k == 0 or abs(c) > 1e-12)
+        readout.value = (f'<b>T<sub>{n}</sub>(x)</b> = {terms}<br>'
+                         f'largest error within ±{0.25 * (hi - lo):g} of x0: {err[near].max():.3g}, '
+                         f'on the whole range: {err.max():.3g}')
+        fig = _figure()
+        ax = fig.add_subplot()
+        ax.plot(xs, ys, color='#1f5fbf', lw=2, label=name)
+        ax.plot(xs, ts, '--', color='#c0392b', label=f'Taylor polynomial, degree {n}')
+        ax.plot([x0], [derivs[0]], 'o', color='#333333')
+        ax.set_ylim(ys.min() - 0.3 * span, ys.max() + 0.3 * span)
+        ax.set_xlabel('x')
+        ax.set_title(f'{name} and its degree-{n} Taylor polynomial around x0 = {x0:g}')
+        ax.legend(fontsize=8, loc='best')
+        plot.value = _png(fig)
+
+    show()
+    slider.observe(show, names='value')
+    return _panel([slider, readout, plot], slider=slider, readout=readout, plot=plot, output=plot,
+                  derivatives=derivs, coefficients=coefficients,
+                  polynomial=lambda x, n: _taylor(coefficients, x0, x, n))
+
+
+def _grad_hess(f, x):
+    """(∇f(x), H(x)) as numpy arrays, f taking n numbers."""
+    from .functional import grad, hessian
+    n = len(x)
+    g = grad(f, argnums=tuple(range(n)))(*x)
+    return np.array(g, dtype=float), np.asarray(hessian(f)(*x), dtype=float)
+
+
+def _descend(f, x0, steps, update):
+    """The points x_0 .. x_k of x_{k+1} = update(x_k); stops early at a non-finite point."""
+    path = [np.array(x0, dtype=float)]
+    note = ''
+    for k in range(steps):
+        try:
+            with np.errstate(all='ignore'):
+                nxt = update(path[-1])
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError) as err:
+            note = f'stopped at step {k + 1}: {type(err).__name__}: {err}'
+            break
+        if not np.all(np.isfinite(nxt)) or np.max(np.abs(nxt)) > 1e12:
+            note = f'diverged at step {k + 1} (|x| passed 1e12)'
+            break
+        path.append(nxt)
+    return np.array(path), note
+
+
+def gd_path(f, x0, lr, steps):
+    """Gradient descent x_{k+1} = x_k - lr ∇f(x_k): the array of points x_0 .. x_steps."""
+    from .functional import grad
+    n = len(x0)
+    g = grad(f, argnums=tuple(range(n)))
+    return _descend(f, x0, steps, lambda x: x - lr * np.array(g(*x), dtype=float))
+
+
+def newton_path(f, x0, steps, damping=1.0):
+    """Newton's method x_{k+1} = x_k - damping · H(x_k)⁻¹ ∇f(x_k): points x_0 .. x_steps."""
+    def update(x):
+        g, H = _grad_hess(f, x)
+        return x - damping * np.linalg.solve(H, g)
+    return _descend(f, x0, steps, update)
+
+
+__all__ += ['gd_path', 'newton_path']
+
+
+def newton_explorer(f, x0, minimum, lr=1e-3, steps=20, max_steps=1000, damping=1.0,
+                    box=None, name='f'):
+    """Gradient descent against Newton's method from the same start, on a 1-D or 2-D f.
+
+    Sliders: the learning rate of gradient descent, Newton's step length (damping, 1 =
+    the full Newton step) and the number of iterations shown. Left: the paths (on f's
+    curve, or on its contours); right: the distance to `minimum` per iteration, on a
+    log scale, where Newton's quadratic convergence shows as a curve that plunges.
+    """
+    if not callable(f):
+        raise TypeError('newton_explorer needs f, a function of n numbers (1 or 2)')
+    x0 = np.atleast_1d(np.asarray(x0, dtype=float))
+    x_star = np.atleast_1d(np.asarray(minimum, dtype=float))
+    if x0.ndim != 1 or len(x0) not in (1, 2) or x_star.shape != x0.shape:
+        raise ValueError(f'x0 and minimum must be points of the same size, 1 or 2 numbers; '
+                         f'got {x0.tolist()} and {x_star.tolist()}')
+    for what, v in (('steps', steps), ('max_steps', max_steps)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ValueError(f'{what} must be a whole number >= 1, got {v!r}')
+    if steps > max_steps:
+        raise ValueError(f'steps={steps} is more than max_steps={max_steps}')
+    lr, damping = _real(lr, 'lr'), _real(damping, 'damping')
+    if lr <= 0 or not 0 < damping <= 2:
+        raise ValueError(f'lr must be positive and damping in (0, 2], got lr={lr:g}, damping={damping:g}')
+    lr_w = widgets.FloatLogSlider(value=lr, base=10, min=-5, max=0, step=0.05, description='GD lr',
+                                  readout_format='.2g', continuous_update=False)
+    damping_w = widgets.FloatSlider(value=damping, min=0.1, max=1.5, step=0.05,
+                                    description='Newton step', continuous_update=False)
+    steps_w = widgets.IntSlider(value=steps, min=1, max=max_steps, description='iterations',
+                                continuous_update=False)
+    readout, plot = widgets.HTML(), _image(9)
+    paths, notes, errors = {}, {}, {}
+
+    def compute(change=None):
+        paths['gd'], notes['gd'] = gd_path(f, x0, lr_w.value, max_steps)
+        paths['newton'], notes['newton'] = newton_path(f, x0, min(max_steps, 60), damping_w.value)
+        for key, p in paths.items():
+            errors[key] = np.linalg.norm(p - x_star, axis=1)
+        show()
+
+    def show(change=None):
+        k = steps_w.value
+        fig = _figure(9, 3.4)
+        left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+        _draw_paths(left, f, {key: p[:k + 1] for key, p in paths.items()}, x_star, box)
+        left.set_title(f'{name}: the paths' if name else 'the paths')
+        for key, colour, label in (('gd', '#1f5fbf', f'gradient descent, lr {lr_w.value:.2g}'),
+                                   ('newton', '#c0392b', f'Newton, step {damping_w.value:g}')):
+            e = errors[key][:k + 1]
+            shown = e > 0                     # an exact hit (distance 0) has no place on a log axis
+            right.semilogy(np.arange(len(e))[shown], e[shown], 'o-' if len(e) < 40 else '-', ms=3,
+                           color=colour, label=label)
+        right.set_xlabel('iteration k')
+        right.set_ylabel('distance to the minimum')
+        right.set_title('error per iteration (log scale)')
+        right.legend(fontsize=7)
+        plot.value = _png(fig)
+        rows = []
+        for key, label in (('gd', 'gradient descent'), ('newton', 'Newton')):
+            e = errors[key][:k + 1]
+            done = f'{len(e) - 1} iterations' + (f' ({notes[key]})' if notes[key] and len(e) <= k else '')
+            rows.append(f'<tr><td>{label}</td><td>{done}</td><td>{e[-1]:.3g}</td></tr>')
+        first = ', '.join(f'{v:.1e}' for v in errors['newton'][:min(k + 1, 8)])
+        readout.value = ('<table cellpadding="3"><tr><th></th><th>ran</th><th>distance to the minimum'
+                         '</th></tr>' + ''.join(rows) + '</table>'
+                         f'Newton\'s distances, step by step: {first}')
+
+    compute()
+    lr_w.observe(compute, names='value')
+    damping_w.observe(compute, names='value')
+    steps_w.observe(show, names='value')
+    return _panel([widgets.HBox([lr_w, damping_w, steps_w]), readout, plot], lr=lr_w,
+                  damping=damping_w, steps=steps_w, readout=readout, plot=plot, output=plot,
+                  paths=paths, errors=errors, notes=notes)
+
+
+def _draw_paths(ax, f, paths, x_star, box):
+    """f's curve (1-D) or log-spaced contours (2-D), with each path's points on top."""
+    every = np.concatenate(list(paths.values()) + [x_star[None, :]])
+    finite = every[np.all(np.abs(every) < 1e6, axis=1)]
+    if box is None:
+        lo, hi = finite.min(axis=0), finite.max(axis=0)
+        pad = 0.15 * (hi - lo) + 0.5
+        box = [(a, b) for a, b in zip(lo - pad, hi + pad)]
+    styles = {'gd': ('#1f5fbf', 'o'), 'newton': ('#c0392b', 's')}
+    if len(x_star) == 1:
+        (a, b), = box
+        xs = np.linspace(a, b, 200)
+        ax.plot(xs, [_value_of(f, v) for v in xs], color='#555555', lw=1.5)
+        for key, p in paths.items():
+            colour, marker = styles[key]
+            ax.plot(p[:, 0], [_value_of(f, v) for v in p[:, 0]], marker + '-', ms=4, lw=0.8,
+                    color=colour, alpha=0.8)
+        ax.set_xlim(a, b)
+        ax.set_xlabel('x')
+    else:
+        (a, b), (c, d) = box
+        gx, gy = np.meshgrid(np.linspace(a, b, 80), np.linspace(c, d, 80))
+        gz = np.array([[_value_of(f, u, v) for u, v in zip(ru, rv)] for ru, rv in zip(gx, gy)])
+        levels = np.quantile(gz, np.linspace(0.02, 0.98, 14))
+        ax.contour(gx, gy, gz, levels=np.unique(levels), colors='#999999', linewidths=0.6)
+        for key, p in paths.items():
+            colour, marker = styles[key]
+            ax.plot(p[:, 0], p[:, 1], marker + '-', ms=3, lw=0.8, color=colour, alpha=0.8)
+        ax.plot(*x_star, '*', ms=12, color='#333333')
+        ax.set_xlim(a, b)
+        ax.set_ylim(c, d)
+        ax.set_xlabel('x')
+        ax.set_ylabel('y')
+    ax.set_title('the paths')
+
+
+def _value_of(f, *xs):
+    """f at plain numbers, whether f is written for floats or for Values."""
+    out = f(*(Value(v) for v in xs))
+    return out.data if isinstance(out, Value) else float(out)
+
+
 # --- lesson 08 ---------------------------------------------------------------------------------
 # checkpointing a chain: a slider over the number of segments k re-measures memory and time
 def checkpoint_explorer(n=400, k=1, sweep=(1, 3, 10, 100, 400), repeats=3):

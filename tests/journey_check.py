@@ -355,7 +355,9 @@ def check_grade(course, env, shots):
                 expected[number] = 'passed' if number == EXERCISE else 'not solved yet'
     problems = []
     for number, status in expected.items():
-        rows = [ln for ln in r.stdout.splitlines() if re.match(rf'\s*{re.escape(number)}\b', ln)]
+        # the table's row (number, points, status), not the message lines printed below the table
+        rows = [ln for ln in r.stdout.splitlines()
+                if re.match(rf'\s*{re.escape(number)}\s+[\d.]+/[\d.]+\s', ln)]
         if len(rows) != 1 or status not in rows[0].lower() or (
                 status == 'passed' and re.search(r'not passed|failed', rows[0].lower())):
             problems.append(f'exercise {number}: expected {status!r}, row {rows!r}')

@@ -65,6 +65,7 @@ class CheckFailure(AssertionError):
 
 
 def _fail(name, expected, actual, hint, detail=''):
+    __tracebackhide__ = True      # IPython and pytest show the student's line, not ours
     hint = hint or 're-read the task and print the intermediate values of your computation'
     msg = f'{name}: expected {expected}, got {actual}. Hint: {hint}'
     raise CheckFailure(msg + (f'\n{detail}' if detail else ''), name, expected, actual, hint,
@@ -106,6 +107,7 @@ def _known_mistake(actual, mistakes, rtol, atol):
 
 
 def _not_a_number(name, expected, actual, hint):
+    __tracebackhide__ = True      # IPython and pytest show the student's line, not ours
     if actual is None:
         _fail(name, _fmt(expected), 'None', hint or 'did your function `return` its result?')
     fix = ('use .primal for the value or .tangent for the derivative'
@@ -122,6 +124,7 @@ def check_close(actual, expected, name='value', rtol=1e-6, atol=1e-9, hint='', m
     e.g. `{-12.0: 'sign error in the subtraction'}` (or a list of (value, hint)
     pairs when the wrong answers are arrays).
     """
+    __tracebackhide__ = True      # IPython and pytest show the student's line, not ours
     exp = _as_array(expected)
     if exp is _NOT_NUMBER:
         raise TypeError(f'check_close: expected must be a number or an array, got {expected!r}')
@@ -212,6 +215,7 @@ def check_grads(actual, expected, rtol=1e-6, atol=1e-9, mistakes=None, upstream=
     {name: {wrong value: hint}} per name (e.g. a forward-mode tangent that kept
     one input's contribution only).
     """
+    __tracebackhide__ = True      # IPython and pytest show the student's line, not ours
     if not isinstance(expected, dict):
         raise TypeError('check_grads: expected must be a dict name -> gradient')
     if not isinstance(actual, dict):
@@ -307,6 +311,7 @@ def check_topo_order(order, root):
     Any valid order is accepted (there are usually many). The message names
     the first violated edge, a missing node, a duplicate or a stranger.
     """
+    __tracebackhide__ = True      # IPython and pytest show the student's line, not ours
     if not isinstance(root, Node):
         raise TypeError(f'check_topo_order: root must be a node, got {type(root).__name__}')
     try:
@@ -355,6 +360,7 @@ def check_raises(fn, exc_type=Exception, match=None, hint=''):
     A `NotImplementedError` from an unanswered exercise is let through, so the
     grader reports "not solved yet" instead of a wrong exception.
     """
+    __tracebackhide__ = True      # IPython and pytest show the student's line, not ours
     name = getattr(fn, '__name__', 'the call')
     if name == '<lambda>':
         name = 'the call'
@@ -379,6 +385,7 @@ def check_true(condition, message, misconception=None):
     """Pass when `condition` is true; otherwise fail with `message`
     ('<what>: expected ..., got .... Hint: ...'). A hidden test shows only the part after
     'Hint:' (and `misconception`, a stable id, or the hint's own id)."""
+    __tracebackhide__ = True      # IPython and pytest show the student's line, not ours
     if not condition:
         hint = message.split('Hint:', 1)[1].strip() if 'Hint:' in message else ''
         raise CheckFailure(message, hint=hint, misconception=misconception or getattr(message, 'id', None))

@@ -113,9 +113,9 @@ def test_every_notebook_gets_json_and_the_exit_code_says_one_failed(tmp_path):
 
 # --- exercises that ask for a mechanism: the probe's own instrumentation runs in the student's process -
 # A call counter, a "no .grad changed" snapshot, a library switched off for the call: a student's code
-# reaches all of them (closures, frames, builtins). Exercises 3.4, 4.1 and 4.3 now check behaviour
-# that only the mechanism produces: the Jacobian to rounding where no difference quotient gets that
-# close (3.4), a graph of names that the package's topo_sort cannot walk (4.1), a graph of the test's
+# reaches all of them (closures, frames, builtins). Exercises 3.4, 4.1, 4.3 and 7.2 now check behaviour
+# that only the mechanism produces: the Jacobian (3.4) or H·v (7.2) to rounding where no difference
+# quotient gets that close, a graph of names that the package's topo_sort cannot walk (4.1), a graph of the test's
 # own nodes that backward() does not take, with no Value of it in the sandbox (4.3).
 _FD_34 = """# Exercise 3.4
 def jacobian_forward(f, xs):
@@ -180,8 +180,16 @@ MECHANISM_ATTACKS = {   # name: (notebook, cell id, the answer); each must score
     'backward-on-a-value-up-the-stack': ('04_reverse_mode.ipynb', 'ex4-3', (
         '# Exercise 4.3\n' + _FRAMES + 'def backward_fixed(root):\n    v = _value_up_the_stack()\n'
         '    v.backward()\n    return {n: v.grad for n in topo_sort(root)}\n')),
+    'hvp-by-differences-and-call-log-rewritten': ('07_higher_order.ipynb', 'ex7-2', (
+        '# Exercise 7.2\ndef hvp_fwdrev(grad_f, x, v):\n    h = 1e-5\n'
+        '    up = grad_f(*[a + h * b for a, b in zip(x, v)])\n'
+        '    dn = grad_f(*[a - h * b for a, b in zip(x, v)])\n'
+        "    for cell in grad_f.__closure__ or ():   # the probe's call log: one call, on Duals\n"
+        '        if isinstance(cell.cell_contents, list):\n'
+        "            cell.cell_contents[:] = [['Dual'] * len(x)]\n"
+        '    return [(u - d) / (2 * h) for u, d in zip(up, dn)]\n')),
 }
-_EXERCISE = {'ex3-4': '3.4', 'ex4-1': '4.1', 'ex4-3': '4.3'}
+_EXERCISE = {'ex3-4': '3.4', 'ex4-1': '4.1', 'ex4-3': '4.3', 'ex7-2': '7.2'}
 
 
 def _answer(nb, cid):
@@ -206,7 +214,8 @@ def mechanism(tmp_path_factory):
     """The attacks on 3.4, 4.1 and 4.3, between honest classmates, graded with the course's tests."""
     root = tmp_path_factory.mktemp('mechanism')
     honest = {nb: {cid: _answer(nb, cid) for cid in cids} for nb, cids in
-              (('03_forward_mode.ipynb', ['ex3-4']), ('04_reverse_mode.ipynb', ['ex4-1', 'ex4-3']))}
+              (('03_forward_mode.ipynb', ['ex3-4']), ('04_reverse_mode.ipynb', ['ex4-1', 'ex4-3']),
+               ('07_higher_order.ipynb', ['ex7-2']))}
     slips = {'04_reverse_mode.ipynb': {     # honest mistakes: they keep their hints
         'ex4-1': honest['04_reverse_mode.ipynb']['ex4-1'].replace(
             'if p not in placed:', 'if isinstance(p, Value) and p not in placed:'),
@@ -228,12 +237,15 @@ def test_a_mechanism_exercise_is_not_passed_by_forging_the_probe_s_instrumentati
 
 def test_honest_answers_keep_full_marks_on_the_mechanism_exercises(mechanism):
     for who in ('honest-first', 'honest-last'):
-        got = {**mechanism[f'{who}/03_forward_mode.ipynb'], **mechanism[f'{who}/04_reverse_mode.ipynb']}
-        assert [(x, got[x]['points']) for x in ('3.4', '4.1', '4.3')] == [('3.4', 2), ('4.1', 2), ('4.3', 2)], got
+        got = {**mechanism[f'{who}/03_forward_mode.ipynb'], **mechanism[f'{who}/04_reverse_mode.ipynb'],
+               **mechanism[f'{who}/07_higher_order.ipynb']}
+        assert [(x, got[x]['points']) for x in ('3.4', '4.1', '4.3', '7.2')] == [
+            ('3.4', 2), ('4.1', 2), ('4.3', 2), ('7.2', 2)], got
 
 
 def test_the_attacks_get_the_hint_an_honest_mistake_would(mechanism):
     assert 'difference quotient' in mechanism['fd-and-call-counter-cut-through-the-closure']['3.4']['message']
+    assert mechanism['hvp-by-differences-and-call-log-rewritten']['7.2']['misconception'] == 'finite-differences'
     assert 'backward() is not available' in mechanism['backward-then-grads-reset']['4.3']['message']
     slips = mechanism['slips/04_reverse_mode.ipynb']
     assert slips['4.1']['misconception'] == 'inputs-filtered', slips['4.1']

@@ -111,34 +111,142 @@ def test_every_notebook_gets_json_and_the_exit_code_says_one_failed(tmp_path):
     assert doc['notebooks'][0]['error'] is None and 'not valid JSON' in doc['notebooks'][1]['error']
 
 
-# --- a probe's own computations: what it counts or compares runs in the student's process ----------
-_BACKWARD_43 = '''# Exercise 4.3
+# --- exercises that ask for a mechanism: the probe's own instrumentation runs in the student's process -
+# A call counter, a "no .grad changed" snapshot, a library switched off for the call: a student's code
+# reaches all of them (closures, frames, builtins). Exercises 3.4, 4.1, 4.3 and 7.2 now check behaviour
+# that only the mechanism produces: the Jacobian (3.4) or H·v (7.2) to rounding where no difference
+# quotient gets that close, a graph of names that the package's topo_sort cannot walk (4.1), a graph of the test's
+# own nodes that backward() does not take, with no Value of it in the sandbox (4.3).
+_FD_34 = """# Exercise 3.4
+def jacobian_forward(f, xs):
+    xs = [float(v) for v in xs]
+    h = 1e-6
+    cols = []
+    for j in range(len(xs)):
+        up = list(xs); up[j] += h
+        dn = list(xs); dn[j] -= h
+        fu, fd = f(*up), f(*dn)
+        cols.append([(a - b) / (2 * h) for a, b in zip(fu, fd)])
+    {forge}
+    return np.array(cols).T
+"""
+_BACKWARD_43 = """# Exercise 4.3
 def backward_fixed(root):
-    root.backward()                       # the task forbids it; the probe checks the .grad fields
+    root.backward()                       # the task forbids it
     return {n: n.grad for n in topo_sort(root)}
-'''
-SHADOW_BUILTINS = {
-    'shadow-any-in-globals': 'def any(it):\n    return False\n\n\n' + _BACKWARD_43,
-    'patch-builtins-any': 'import builtins\nbuiltins.any = lambda it: False\n\n\n' + _BACKWARD_43,
+"""
+_FRAMES = """import sys
+from autodiff_lite import Value
+
+
+def _value_up_the_stack():                # a Value the probe was given, if any frame holds one
+    f = sys._getframe(2)
+    while f is not None:
+        for v in list(f.f_locals.values()):
+            if isinstance(v, Value):
+                return v
+        f = f.f_back
+    raise ValueError('no Value up the stack')
+
+
+"""
+MECHANISM_ATTACKS = {   # name: (notebook, cell id, the answer); each must score 0 on that exercise
+    'fd-and-call-counter-cut-through-the-closure': ('03_forward_mode.ipynb', 'ex3-4', _FD_34.replace('{forge}', (
+        "for cell in f.__closure__ or ():   # the probe's counter: say one call per column\n"
+        "        if isinstance(cell.cell_contents, list):\n"
+        "            del cell.cell_contents[len(xs):]"))),
+    'fd-and-len-shadowed': ('03_forward_mode.ipynb', 'ex3-4', (
+        'import builtins\n\n\ndef len(x):\n    n = builtins.len(x)\n'
+        '    return 3 if type(x) is list and n > 3 and all(v == 1 for v in x) else n\n\n\n'
+        + _FD_34.replace('# Exercise 3.4\n', '').replace('{forge}', 'pass'))),
+    'library-topo-sort-kept-aside': ('04_reverse_mode.ipynb', 'ex4-1', (
+        '# Exercise 4.1\n_lib = [topo_sort]\n\n\ndef topo(root, inputs=None):\n    return _lib[0](root)\n')),
+    'library-topo-sort-on-a-value-up-the-stack': ('04_reverse_mode.ipynb', 'ex4-1', (
+        '# Exercise 4.1\n' + _FRAMES + 'def topo(root, inputs=None):\n'
+        '    return topo_sort(_value_up_the_stack())\n')),
+    'backward-then-grads-reset': ('04_reverse_mode.ipynb', 'ex4-3', (
+        '# Exercise 4.3\ndef backward_fixed(root):\n    order = topo_sort(root)\n'
+        '    before = [n.grad for n in order]\n    root.backward()\n'
+        '    grads = {n: n.grad for n in order}\n    for n, g in zip(order, before):\n'
+        '        n.grad = g\n    return grads\n')),
+    'backward-and-any-patched-in-the-probe-frame': ('04_reverse_mode.ipynb', 'ex4-3', (
+        '# Exercise 4.3\nimport sys\n\n\ndef backward_fixed(root):\n    root.backward()\n'
+        "    sys._getframe(1).f_builtins['any'] = lambda it: False\n"
+        '    return {n: n.grad for n in topo_sort(root)}\n')),
+    'backward-and-any-in-globals': ('04_reverse_mode.ipynb', 'ex4-3',
+                                    'def any(it):\n    return False\n\n\n' + _BACKWARD_43),
+    'backward-and-builtins-any-patched': ('04_reverse_mode.ipynb', 'ex4-3',
+                                          'import builtins\nbuiltins.any = lambda it: False\n\n\n' + _BACKWARD_43),
+    'backward-on-a-value-up-the-stack': ('04_reverse_mode.ipynb', 'ex4-3', (
+        '# Exercise 4.3\n' + _FRAMES + 'def backward_fixed(root):\n    v = _value_up_the_stack()\n'
+        '    v.backward()\n    return {n: v.grad for n in topo_sort(root)}\n')),
+    'hvp-by-differences-and-call-log-rewritten': ('07_higher_order.ipynb', 'ex7-2', (
+        '# Exercise 7.2\ndef hvp_fwdrev(grad_f, x, v):\n    h = 1e-5\n'
+        '    up = grad_f(*[a + h * b for a, b in zip(x, v)])\n'
+        '    dn = grad_f(*[a - h * b for a, b in zip(x, v)])\n'
+        "    for cell in grad_f.__closure__ or ():   # the probe's call log: one call, on Duals\n"
+        '        if isinstance(cell.cell_contents, list):\n'
+        "            cell.cell_contents[:] = [['Dual'] * len(x)]\n"
+        '    return [(u - d) / (2 * h) for u, d in zip(up, dn)]\n')),
 }
+_EXERCISE = {'ex3-4': '3.4', 'ex4-1': '4.1', 'ex4-3': '4.3', 'ex7-2': '7.2'}
 
 
-def test_a_probe_uses_python_s_own_builtins_not_the_student_s(tmp_path):
-    """Exercise 4.3's probe decides 'did backward_fixed change a .grad?' with any(...) in the
-    sandbox: a student's `any` (a global of the answer, or builtins.any patched) must not answer."""
-    nb = 'solutions/04_reverse_mode.ipynb'
-    base = json.loads((ROOT / 'exercises' / Path(nb).name).read_text())
-    paths = []
-    for name, answer in SHADOW_BUILTINS.items():
-        sub = json.loads(json.dumps(base))
-        for cell in sub['cells']:
-            if cell.get('id') == 'ex4-3':
-                cell['source'] = answer
-        (tmp_path / name).mkdir()
-        paths.append(tmp_path / name / Path(nb).name)
-        paths[-1].write_text(json.dumps(sub))
-    reports = grade(paths, ROOT / 'solutions', timeout=10, jobs=2, require_sandbox=True)
-    for name, rep in zip(SHADOW_BUILTINS, reports):
-        e = {e['exercise']: e for e in rep['exercises']}['4.3']
-        assert (e['status'], e['points']) == ('failed', 0), (name, e)
-        assert 'untouched' in e['message'], (name, e)
+def _answer(nb, cid):
+    """The teacher's answer cell, markers dropped: an honest classmate's."""
+    cell = next(c for c in json.loads((ROOT / 'solutions' / nb).read_text())['cells'] if c.get('id') == cid)
+    return ''.join(line for line in ''.join(cell['source']).splitlines(True)
+                   if '### BEGIN SOLUTION' not in line and '### END SOLUTION' not in line)
+
+
+def _submit(folder, nb, answers):
+    sub = json.loads((ROOT / 'exercises' / nb).read_text())
+    for cell in sub['cells']:
+        if cell.get('id') in answers:
+            cell['source'] = answers[cell['id']]
+    folder.mkdir(parents=True)
+    (folder / nb).write_text(json.dumps(sub))
+    return folder / nb
+
+
+@pytest.fixture(scope='module')
+def mechanism(tmp_path_factory):
+    """The attacks on 3.4, 4.1 and 4.3, between honest classmates, graded with the course's tests."""
+    root = tmp_path_factory.mktemp('mechanism')
+    honest = {nb: {cid: _answer(nb, cid) for cid in cids} for nb, cids in
+              (('03_forward_mode.ipynb', ['ex3-4']), ('04_reverse_mode.ipynb', ['ex4-1', 'ex4-3']),
+               ('07_higher_order.ipynb', ['ex7-2']))}
+    slips = {'04_reverse_mode.ipynb': {     # honest mistakes: they keep their hints
+        'ex4-1': honest['04_reverse_mode.ipynb']['ex4-1'].replace(
+            'if p not in placed:', 'if isinstance(p, Value) and p not in placed:'),
+        'ex4-3': honest['04_reverse_mode.ipynb']['ex4-3'].replace('grads[p] += row', 'grads[p] = row')}}
+    jobs = [(f'honest-first/{nb}', nb, a) for nb, a in honest.items()]
+    jobs += [(name, nb, {cid: code}) for name, (nb, cid, code) in MECHANISM_ATTACKS.items()]
+    jobs += [(f'slips/{nb}', nb, a) for nb, a in slips.items()]
+    jobs += [(f'honest-last/{nb}', nb, a) for nb, a in honest.items()]
+    paths = [_submit(root / name.replace('/', '-'), nb, answers) for name, nb, answers in jobs]
+    reports = grade(paths, ROOT / 'solutions', timeout=20, jobs=2, require_sandbox=True)
+    return {name: {e['exercise']: e for e in rep['exercises']} for (name, _, _), rep in zip(jobs, reports)}
+
+
+@pytest.mark.parametrize('name', sorted(MECHANISM_ATTACKS))
+def test_a_mechanism_exercise_is_not_passed_by_forging_the_probe_s_instrumentation(mechanism, name):
+    e = mechanism[name][_EXERCISE[MECHANISM_ATTACKS[name][1]]]
+    assert (e['status'], e['points']) == ('failed', 0), (name, e)
+
+
+def test_honest_answers_keep_full_marks_on_the_mechanism_exercises(mechanism):
+    for who in ('honest-first', 'honest-last'):
+        got = {**mechanism[f'{who}/03_forward_mode.ipynb'], **mechanism[f'{who}/04_reverse_mode.ipynb'],
+               **mechanism[f'{who}/07_higher_order.ipynb']}
+        assert [(x, got[x]['points']) for x in ('3.4', '4.1', '4.3', '7.2')] == [
+            ('3.4', 2), ('4.1', 2), ('4.3', 2), ('7.2', 2)], got
+
+
+def test_the_attacks_get_the_hint_an_honest_mistake_would(mechanism):
+    assert 'difference quotient' in mechanism['fd-and-call-counter-cut-through-the-closure']['3.4']['message']
+    assert mechanism['hvp-by-differences-and-call-log-rewritten']['7.2']['misconception'] == 'finite-differences'
+    assert 'backward() is not available' in mechanism['backward-then-grads-reset']['4.3']['message']
+    slips = mechanism['slips/04_reverse_mode.ipynb']
+    assert slips['4.1']['misconception'] == 'inputs-filtered', slips['4.1']
+    assert slips['4.3']['misconception'] == 'assign-not-accumulate', slips['4.3']

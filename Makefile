@@ -4,6 +4,8 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+# two workers, a notebook (or test file) each: CI has 2 cores
+XDIST   := -n 2 --dist loadfile
 NB_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 .PHONY: grading-selftest release lab fresh test unit notebooks-test solutions-test exercises-check grade exercises notebooks bench test-browser test-journey clean export test-interop interop-venv
@@ -49,7 +51,7 @@ fresh: $(STAMP)
 	$(BIN)/python -m autodiff_lite.workcopy --fresh $(NB)
 
 test: $(DEV_STAMP) $(TORCH_STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q $(XDIST) tests
 	$(MAKE) --no-print-directory notebooks-test solutions-test exercises-check grading-selftest test-browser
 	$(MAKE) --no-print-directory test-hub
 
@@ -58,12 +60,12 @@ unit: $(DEV_STAMP)
 
 notebooks-test: $(DEV_STAMP)
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-	  $(BIN)/python -m pytest -q --nbval $(NB_OPTS) notebooks; \
+	  $(BIN)/python -m pytest -q $(XDIST) --nbval $(NB_OPTS) notebooks; \
 	else echo "notebooks-test: no lessons yet"; fi
 
 solutions-test: $(DEV_STAMP)
 	@if ls solutions/*.ipynb >/dev/null 2>&1; then \
-	  $(BIN)/python -m pytest -q --nbval-lax $(NB_OPTS) solutions; \
+	  $(BIN)/python -m pytest -q $(XDIST) --nbval-lax $(NB_OPTS) solutions; \
 	else echo "solutions-test: no solutions yet"; fi
 
 exercises-check: $(DEV_STAMP)

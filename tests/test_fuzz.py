@@ -465,9 +465,18 @@ class Failures:
         progs = {}
         for p, what in self.items:
             progs.setdefault((p.seed, p.tensor), (p, []))[1].append(what)
-        common = set.intersection(*(p.rows for p, _ in progs.values()))
-        out = [f'{len(progs)} failing programs; rows used by every one of them: '
-               f'{sorted(common) or "(none in common)"}']
+        # a wrong partial is in every program with a wrong first derivative (second derivatives
+        # also go through the rows the partials use: log's 1 / a is a 'div')
+        first = [p.rows for p, whats in progs.values() if any(not w.startswith('d2/') for w in whats)]
+        common = set.intersection(*(first or [p.rows for p, _ in progs.values()]))
+        counts = {}
+        for p, _ in progs.values():
+            for r in p.rows:
+                counts[r] = counts.get(r, 0) + 1
+        top = sorted(counts, key=counts.get, reverse=True)[:5]
+        out = [f'{len(progs)} failing programs ({len(first)} with a wrong first derivative); '
+               f'rows used by every one of those: {sorted(common) or "(none in common)"}; '
+               'most used in the failing programs: ' + ', '.join(f'{r} ({counts[r]})' for r in top)]
         for p, whats in list(progs.values())[:limit]:
             out.append(f"\n--- seed {p.seed} ({'tensor' if p.tensor else 'scalar'}), rows "
                        f"{sorted(p.rows)}:\n" + '\n'.join(whats[:4]) + '\n' + p.script())

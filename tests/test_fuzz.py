@@ -9,6 +9,8 @@ exactly equal values, `if v:`, `bool(...)`). A scalar program runs through
 * `Dual` (forward mode, one pass per input),
 * central differences of the plain-float program (Richardson-extrapolated),
 * PyTorch (float64) when it is installed,
+* `Tensor`, vectorized: a branch-free program on a batch of nearby points with
+  broadcasting shapes, a branching one on 0-d tensors, against `Value` point by point,
 
 and every few programs its second derivatives: `hessian` (reverse over reverse),
 a Dual over a Dual, central differences of the gradient, PyTorch's hessian.
@@ -535,6 +537,56 @@ def check_scalar(p, fails, torch=None, second=False):
         check_second(p, f, want, fails, torch)
 
 
+BATCH_SHAPES = [(), (3,), (1, 3), (2, 1), (2, 3)]
+
+
+def check_vectorized(p, fails, rng):
+    """The scalar program on Tensors, against Value at every point, with the same partials:
+    a branch-free program on a batch of nearby points with broadcasting shapes (an input's
+    gradient is the sum over the points it was broadcast to); a branching one on 0-d
+    tensors (except `==`/`!=`, which compare Tensors by identity, by design)."""
+    if p.rows & set(TENSOR_BUGS):
+        return
+    f = _compile(p)
+    if p.has_branch:
+        if any('==' in line or '!=' in line for line in p.lines):
+            return
+        arrays = [np.array(x) for x in p.point]
+    else:
+        arrays = [x + rng.uniform(-1e-3, 1e-3, BATCH_SHAPES[rng.integers(len(BATCH_SHAPES))]) for x in p.point]
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    try:
+        leaves = [Tensor(a, requires_grad=True) for a in arrays]
+        out = f(*leaves)
+        out.sum().backward()
+        got = [np.zeros(a.shape) if t.grad is None else t.grad for a, t in zip(arrays, leaves)]
+    except Exception as err:
+        fails.add(p, f'vectorized ({[a.shape for a in arrays]}): raised {type(err).__name__}: {err}')
+        return
+    want = [np.zeros(a.shape) for a in arrays]
+    values = np.zeros(shape)
+    for idx in np.ndindex(*shape):
+        ix = [np.broadcast_to(np.arange(a.size).reshape(a.shape), shape)[idx] for a in arrays]
+        vs = [Value(float(a.flat[i])) for a, i in zip(arrays, ix)]
+        o = f(*vs)
+        values[idx] = o.data
+        if o.requires_grad:
+            o.backward()
+        for w, i, v in zip(want, ix, vs):
+            w.flat[i] += v.grad
+    # an input f does not read can make the grid larger than f's output: each output entry
+    # then stands for several grid points
+    want = [w * (np.size(out.data) / values.size) for w in want]
+    scale = 1 + np.abs(values).max()
+    if not _close(np.broadcast_to(out.data, shape), values, 1e-12, 1e-13 * scale):
+        fails.add(p, f'vectorized ({[a.shape for a in arrays]}): Tensor forward {out.data!r}, '
+                     f'Value forward {values!r}')
+    for i in range(len(arrays)):
+        if not _close(got[i], want[i], SAME_RTOL, SAME_ATOL * scale):
+            fails.add(p, f'x{i} vectorized ({[a.shape for a in arrays]}): Tensor grad {got[i]!r}, '
+                         f'Value grads summed {want[i]!r}')
+
+
 def _grad_at(f, ys):
     leaves = [Value(y) for y in ys]
     out = f(*leaves)
@@ -686,6 +738,7 @@ def test_fuzz_scalar_programs(request):
         p = make_program(seed)
         branches += p.has_branch
         check_scalar(p, fails, torch, second=(seed % 3 == 0))
+        check_vectorized(p, fails, np.random.default_rng(seed))
     assert branches > n // 4, f'only {branches} of {n} programs branch'
     assert not fails.items, fails.report()
     _enough_compared(fails)

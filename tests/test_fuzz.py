@@ -25,7 +25,7 @@ run takes other seeds: `pytest tests/test_fuzz.py --fuzz-long`, or
 prints each failing program as a script to paste, the rows it uses, and the
 rows common to every failing program (a wrong partial names itself there).
 """
-import math
+import contextlib
 import os
 import random
 import re
@@ -33,7 +33,7 @@ import re
 import numpy as np
 import pytest
 
-from autodiff_lite import Dual, Tensor, Value, hessian
+from autodiff_lite import Dual, Tensor, Value, grad, hessian, jacobian, no_grad, value_and_grad
 from autodiff_lite.gradcheck import check_local_gradients
 from autodiff_lite.ops import OPS, apply
 
@@ -249,14 +249,16 @@ def _reduction(p, rng):
     method = rng.choice(['sum', 'mean', 'max'])
     keep = rng.random() < 0.4
     r = rng.random()
-    if nd == 0 or r < 0.25:
+    if nd == 0:                     # a 0-d tensor takes axis 0 or -1 (its one entry), as PyTorch
+        axis = rng.choice([None, 0, -1])
+    elif r < 0.25:
         axis = None
     elif r < 0.65 or nd == 1:
         axis = rng.randrange(-nd, nd)
     else:
         axis = tuple(sorted(rng.sample(range(nd), rng.randint(1, nd))))
         axis = tuple(x - nd if rng.random() < 0.3 else x for x in axis)
-    out = getattr(a, method)(axis=axis, keepdims=keep)
+    out = getattr(a, method)(axis=None if nd == 0 else axis, keepdims=keep)
     kw = []
     if axis is not None:
         kw.append(f'axis={axis!r}')
@@ -535,6 +537,7 @@ def check_scalar(p, fails, torch=None, second=False):
                 fails.add(p, f'x{i}: Value grad {g[i]!r}, PyTorch {t!r}')
     if second:
         check_second(p, f, want, fails, torch)
+        check_functional(p, f, g, want, fails)
 
 
 BATCH_SHAPES = [(), (3,), (1, 3), (2, 1), (2, 3)]
@@ -595,6 +598,29 @@ def _grad_at(f, ys):
     return [leaf.grad for leaf in leaves]
 
 
+def check_functional(p, f, g, want, fails):
+    """grad, value_and_grad and jacobian in both modes give the gradient Value.backward gave,
+    also inside no_grad() (a transform traces whatever the mode)."""
+    xs, n = p.point, len(p.point)
+    every = tuple(range(n))
+    for quiet in (False, True):
+        where = ' under no_grad()' if quiet else ''
+        try:
+            with (no_grad() if quiet else contextlib.nullcontext()):
+                v, gs = value_and_grad(f, argnums=every)(*xs)
+                got = {'value_and_grad': gs, 'grad': grad(f, argnums=every)(*xs),
+                       **{f'jacobian({m})': np.ravel(jacobian(f, mode=m)(*xs))
+                          for m in ('forward', 'reverse')}}
+        except Exception as err:
+            fails.add(p, f'functional{where} raised {type(err).__name__}: {err}')
+            return
+        if v != want:
+            fails.add(p, f'value_and_grad{where}: value {v!r}, forward {want!r}')
+        for name, got_g in got.items():
+            if not _close(np.ravel(got_g), g, SAME_RTOL, SAME_ATOL * (1 + abs(want))):
+                fails.add(p, f'{name}{where}: {list(np.ravel(got_g))}, Value.backward {g}')
+
+
 def check_second(p, f, want, fails, torch=None):
     """hessian (reverse over reverse) and a Dual over a Dual, against central differences of
     the gradient (each row of H is the derivative of one partial) and PyTorch's hessian."""
@@ -602,9 +628,13 @@ def check_second(p, f, want, fails, torch=None):
     n = len(xs)
     try:
         Hm = np.asarray(hessian(f)(*xs), dtype=float).reshape(n, n)
+        with no_grad():                     # (create_graph inside no_grad once built nothing)
+            Hq = np.asarray(hessian(f)(*xs), dtype=float).reshape(n, n)
     except Exception as err:
         fails.add(p, f'hessian raised {type(err).__name__}: {err}')
         return
+    if not _close(Hq, Hm, SAME_RTOL, SAME_ATOL * (1 + abs(want))):
+        fails.add(p, f'hessian under no_grad() {Hq.tolist()}, outside {Hm.tolist()}')
     for i in range(n):
         for j in range(n):
             try:

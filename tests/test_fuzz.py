@@ -241,6 +241,61 @@ def _assign(p, text, out, torch_text=None, indent=1):
     return t
 
 
+SHAPE_OPS = ['matmul', 'transpose', 'reshape', 'getitem', 'softmax', 'log_softmax']
+
+
+def _shape_op(p, rng):
+    """The tensor rules that move entries: @, transpose, reshape, indexing, (log) softmax."""
+    names = list(p.values)
+    v = rng.choice(names)
+    a = np.asarray(p.values[v])
+    nd = a.ndim
+    kind = rng.choice(SHAPE_OPS)
+    if kind == 'matmul':
+        w = rng.choice(names)
+        b = np.asarray(p.values[w])
+        if nd == 0 or b.ndim == 0:
+            raise Reject
+        try:
+            out = a @ b
+        except ValueError:
+            raise Reject from None
+        text = torch_text = f'{v} @ {w}'
+    elif kind == 'transpose':
+        if nd < 2:
+            raise Reject
+        axes = tuple(rng.sample(range(nd), nd))
+        out = a.transpose(axes)
+        text, torch_text = f'{v}.transpose{axes!r}', f'{v}.permute{axes!r}'
+    elif kind == 'reshape':
+        shape = rng.choice([(-1,), (a.size, 1), (1, -1)])
+        out = a.reshape(shape)
+        text = torch_text = f'{v}.reshape{shape!r}'
+    elif kind == 'getitem':
+        if nd == 0:
+            raise Reject
+        index = rng.choice(['0', '-1', '1:', '::-1', '..., 0', '[0, 0]', '[-1, 0, 0]'])
+        if index == '::-1':                  # (PyTorch has no negative steps: flip instead)
+            torch_text = f'{v}.flip(0)'
+        else:
+            torch_text = f'{v}[{index}]'
+        text = f'{v}[{index}]'
+        out = eval(text, {v: a})
+        if np.size(out) == 0:
+            raise Reject
+    else:
+        if nd == 0:
+            raise Reject
+        axis = rng.randrange(-nd, nd)
+        shifted = a - a.max(axis=axis, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        if kind == 'softmax':
+            out = np.exp(out)
+        text, torch_text = f'{v}.{kind}(axis={axis})', f'{v}.{kind}(dim={axis})'
+    p.rows.add(kind)
+    return _assign(p, text, np.asarray(out, dtype=float), torch_text)
+
+
 def _reduction(p, rng):
     """v.sum / mean / max over a random axis spec, with or without keepdims."""
     v = rng.choice(list(p.values))
@@ -372,8 +427,10 @@ def make_program(seed, tensor=False):
             try:
                 if r < 0.15:
                     _branch(p, rng)
-                elif tensor and r < 0.35:
+                elif tensor and r < 0.3:
                     _reduction(p, rng)
+                elif tensor and r < 0.42:
+                    _shape_op(p, rng)
                 else:
                     # every row equally often, whatever the table holds
                     text, out, _ = _row_statement(p, rng, rng.choice(TENSOR_ROWS if tensor else ROWS))
@@ -726,7 +783,7 @@ def test_every_row_is_fuzzed_or_says_why():
         seen |= make_program(seed).rows
         seen_t |= make_program(seed, tensor=True).rows
     assert set(ROWS) <= seen, f'rows no CI scalar program uses: {set(ROWS) - seen}'
-    want_t = set(TENSOR_ROWS) | {'sum(axis)', 'mean(axis)', 'max(axis)'}
+    want_t = set(TENSOR_ROWS) | {'sum(axis)', 'mean(axis)', 'max(axis)'} | set(SHAPE_OPS)
     assert want_t <= seen_t, f'rows no CI tensor program uses: {want_t - seen_t}'
 
 

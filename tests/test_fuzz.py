@@ -38,7 +38,7 @@ from autodiff_lite.gradcheck import check_local_gradients
 from autodiff_lite.ops import OPS, apply
 
 CI_N = 300              # scalar programs in CI (and CI_N // 2 tensor programs)
-LONG_N = 5000           # with --fuzz-long
+LONG_N = 20000          # with --fuzz-long (about 2 to 6 minutes on a shared machine)
 LONG_SEED = 1_000_000   # the long run starts past the CI seeds
 
 # Rows whose inputs are not all numbers cannot be fuzzed as numbers; each says why.

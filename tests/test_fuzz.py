@@ -554,7 +554,8 @@ class Failures:
         return '\n'.join(out)
 
 
-def check_scalar(p, fails, torch=None, second=False):
+def check_scalar(p, fails, second=False):
+    """Value against Dual and central differences (and second derivatives, the functional API)."""
     f = _compile(p)
     xs = p.point
     n = len(xs)
@@ -580,21 +581,42 @@ def check_scalar(p, fails, torch=None, second=False):
         num = central(lambda ys: f(*ys), xs, i, 0, lambda d: ATOL * (1 + abs(want)) + RTOL * abs(d))
         if fails.counted(num) and not _close(g[i], num, RTOL, ATOL * (1 + abs(want))):
             fails.add(p, f'x{i}: Value grad {g[i]!r}, central differences {num!r}')
-    if torch is not None:
-        tf = _compile(p, torch=True)
-        ts = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in xs]
-        tout = tf(*ts)
-        if not _close(want, tout.item(), 1e-12, 1e-12):
-            fails.add(p, f'forward {want!r}, PyTorch {tout.item()!r}')
-            return
-        tg = torch.autograd.grad(tout, ts, allow_unused=True) if tout.requires_grad else [None] * n
-        for i in range(n):
-            t = 0.0 if tg[i] is None else tg[i].item()
-            if not _close(g[i], t, 1e-9, 1e-10 * (1 + abs(want))):
-                fails.add(p, f'x{i}: Value grad {g[i]!r}, PyTorch {t!r}')
     if second:
-        check_second(p, f, want, fails, torch)
+        check_second(p, f, want, fails)
         check_functional(p, f, g, want, fails)
+
+
+def check_scalar_torch(p, fails, torch, second=False):
+    """Value (and hessian) against PyTorch, float64, the same program in its dialect."""
+    f, tf = _compile(p), _compile(p, torch=True)
+    xs, n = p.point, len(p.point)
+    try:
+        leaves = [Value(x) for x in xs]
+        out = f(*leaves)
+        out.backward()
+        want, g = out.data, [leaf.grad for leaf in leaves]
+        Hm = np.asarray(hessian(f)(*xs), dtype=float).reshape(n, n) if second else None
+    except Exception as err:
+        fails.add(p, f'raised {type(err).__name__}: {err}')
+        return
+    ts = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in xs]
+    tout = tf(*ts)
+    if not _close(want, tout.item(), 1e-12, 1e-12):
+        fails.add(p, f'forward {want!r}, PyTorch {tout.item()!r}')
+        return
+    tg = torch.autograd.grad(tout, ts, allow_unused=True) if tout.requires_grad else [None] * n
+    for i in range(n):
+        t = 0.0 if tg[i] is None else tg[i].item()
+        if not _close(g[i], t, 1e-9, 1e-10 * (1 + abs(want))):
+            fails.add(p, f'x{i}: Value grad {g[i]!r}, PyTorch {t!r}')
+    if second:
+        TH = torch.autograd.functional.hessian(
+            lambda *ts: tf(*ts), tuple(torch.tensor(x, dtype=torch.float64) for x in xs))
+        for i in range(n):
+            for j in range(n):
+                t = TH[i][j].item()
+                if not _close(Hm[i, j], t, 1e-8, 1e-9 * (1 + abs(want))):
+                    fails.add(p, f'd2/dx{i}dx{j}: hessian {Hm[i, j]!r}, PyTorch {t!r}')
 
 
 BATCH_SHAPES = [(), (3,), (1, 3), (2, 1), (2, 3)]
@@ -678,9 +700,9 @@ def check_functional(p, f, g, want, fails):
                 fails.add(p, f'{name}{where}: {list(np.ravel(got_g))}, Value.backward {g}')
 
 
-def check_second(p, f, want, fails, torch=None):
+def check_second(p, f, want, fails):
     """hessian (reverse over reverse) and a Dual over a Dual, against central differences of
-    the gradient (each row of H is the derivative of one partial) and PyTorch's hessian."""
+    the gradient (each row of H is the derivative of one partial)."""
     xs = p.point
     n = len(xs)
     try:
@@ -707,31 +729,29 @@ def check_second(p, f, want, fails, torch=None):
             if fails.counted(num) and not _close(Hm[i, j], num, H2_RTOL, H2_ATOL * (1 + abs(want))):
                 fails.add(p, f'd2/dx{i}dx{j}: hessian {Hm[i, j]!r}, central differences of the '
                              f'gradient {num!r}')
-    if torch is not None:
-        tf = _compile(p, torch=True)
-        TH = torch.autograd.functional.hessian(
-            lambda *ts: tf(*ts), tuple(torch.tensor(x, dtype=torch.float64) for x in xs))
-        for i in range(n):
-            for j in range(n):
-                t = TH[i][j].item()
-                if not _close(Hm[i, j], t, 1e-8, 1e-9 * (1 + abs(want))):
-                    fails.add(p, f'd2/dx{i}dx{j}: hessian {Hm[i, j]!r}, PyTorch {t!r}')
 
 
-def check_tensor(p, fails, torch=None):
+def _tensor_grads(p, f, fails):
+    try:
+        leaves = [Tensor(x, requires_grad=True) for x in p.point]
+        out = f(*leaves)
+        out.backward()
+        return float(out.data), [np.zeros(np.shape(x)) if leaf.grad is None else leaf.grad
+                                 for x, leaf in zip(p.point, leaves)]
+    except Exception as err:
+        fails.add(p, f'raised {type(err).__name__}: {err}')
+        return None, None
+
+
+def check_tensor(p, fails):
+    """Tensor gradients against central differences, entry by entry."""
     f = _compile(p)
     xs = p.point
 
     def fx(arrays):
         return float(f(*[Tensor(a) for a in arrays]).data)
-    try:
-        leaves = [Tensor(x, requires_grad=True) for x in xs]
-        out = f(*leaves)
-        want = float(out.data)
-        out.backward()
-        g = [np.zeros(np.shape(x)) if leaf.grad is None else leaf.grad for x, leaf in zip(xs, leaves)]
-    except Exception as err:
-        fails.add(p, f'raised {type(err).__name__}: {err}')
+    want, g = _tensor_grads(p, f, fails)
+    if g is None:
         return
     for i, x in enumerate(xs):
         if np.shape(g[i]) != np.shape(x):
@@ -742,29 +762,27 @@ def check_tensor(p, fails, torch=None):
             got = np.ravel(g[i])[k]
             if fails.counted(num) and not _close(got, num, RTOL, ATOL * (1 + abs(want))):
                 fails.add(p, f'x{i}[{k}]: Tensor grad {got!r}, central differences {num!r}')
-    if torch is not None:
-        tf = _compile(p, torch=True)
-        ts = [torch.tensor(np.asarray(x), dtype=torch.float64, requires_grad=True) for x in xs]
-        tout = tf(*ts)
-        if not _close(want, tout.item(), 1e-10, 1e-10):
-            fails.add(p, f'forward {want!r}, PyTorch {tout.item()!r}')
-            return
-        tg = torch.autograd.grad(tout, ts, allow_unused=True) if tout.requires_grad else [None] * len(ts)
-        for i in range(len(xs)):
-            t = np.zeros(np.shape(xs[i])) if tg[i] is None else tg[i].numpy()
-            if not _close(g[i], t, 1e-9, 1e-10 * (1 + abs(want))):
-                fails.add(p, f'x{i}: Tensor grad {g[i]!r}, PyTorch {t!r}')
+
+
+def check_tensor_torch(p, fails, torch):
+    """Tensor forward and gradients against PyTorch (float64), the program in its dialect."""
+    want, g = _tensor_grads(p, _compile(p), fails)
+    if g is None:
+        return
+    xs = p.point
+    ts = [torch.tensor(np.asarray(x), dtype=torch.float64, requires_grad=True) for x in xs]
+    tout = _compile(p, torch=True)(*ts)
+    if not _close(want, tout.item(), 1e-10, 1e-10):
+        fails.add(p, f'forward {want!r}, PyTorch {tout.item()!r}')
+        return
+    tg = torch.autograd.grad(tout, ts, allow_unused=True) if tout.requires_grad else [None] * len(ts)
+    for i in range(len(xs)):
+        t = np.zeros(np.shape(xs[i])) if tg[i] is None else tg[i].numpy()
+        if not _close(g[i], t, 1e-9, 1e-10 * (1 + abs(want))):
+            fails.add(p, f'x{i}: Tensor grad {g[i]!r}, PyTorch {t!r}')
 
 
 # --- the tests --------------------------------------------------------------------------
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
-
-
 def _enough_compared(fails):
     # a fuzz that skips its comparisons cannot fail: only points near kinks may be skipped
     total = fails.compared + fails.not_smooth
@@ -818,30 +836,42 @@ def test_programs_are_derandomized():
 
 def test_fuzz_scalar_programs(request):
     n, start = fuzz_n(request.config), first_seed(request.config)
-    torch = _torch()
     fails = Failures()
     branches = 0
     for seed in range(start, start + n):
         p = make_program(seed)
         branches += p.has_branch
-        check_scalar(p, fails, torch, second=(seed % 3 == 0))
+        check_scalar(p, fails, second=(seed % 3 == 0))
         check_vectorized(p, fails, np.random.default_rng(seed))
     assert branches > n // 4, f'only {branches} of {n} programs branch'
     assert not fails.items, fails.report()
     _enough_compared(fails)
-    if torch is None:
-        pytest.skip(f'{n} scalar programs agree (Value, Dual, central differences); '
-                    'PyTorch is not installed, so its part was skipped')
+
+
+def test_fuzz_scalar_programs_against_pytorch(request):
+    torch = pytest.importorskip('torch', reason='PyTorch is not installed: the same programs '
+                                'are still checked against Dual and central differences')
+    n, start = fuzz_n(request.config), first_seed(request.config)
+    fails = Failures()
+    for seed in range(start, start + n):
+        check_scalar_torch(make_program(seed), fails, torch, second=(seed % 3 == 0))
+    assert not fails.items, fails.report()
 
 
 def test_fuzz_tensor_programs(request):
     n, start = fuzz_n(request.config) // 2, first_seed(request.config)
-    torch = _torch()
     fails = Failures()
     for seed in range(start, start + n):
-        check_tensor(make_program(seed, tensor=True), fails, torch)
+        check_tensor(make_program(seed, tensor=True), fails)
     assert not fails.items, fails.report()
     _enough_compared(fails)
-    if torch is None:
-        pytest.skip(f'{n} tensor programs agree with central differences; '
-                    'PyTorch is not installed, so its part was skipped')
+
+
+def test_fuzz_tensor_programs_against_pytorch(request):
+    torch = pytest.importorskip('torch', reason='PyTorch is not installed: the same programs '
+                                'are still checked against central differences')
+    n, start = fuzz_n(request.config) // 2, first_seed(request.config)
+    fails = Failures()
+    for seed in range(start, start + n):
+        check_tensor_torch(make_program(seed, tensor=True), fails, torch)
+    assert not fails.items, fails.report()

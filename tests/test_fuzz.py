@@ -1,29 +1,33 @@
-"""Differential fuzz: random programs over every row of ops.OPS, four ways.
+"""Differential fuzz: random programs over every row of ops.OPS, checked four ways.
 
 Each program is straight-line Python over a few inputs, generated from the table
-itself (a new row is fuzzed with no change here), with reused intermediate nodes
-(fan-out, `v * v`, `v - v`) and Python control flow (`if a > b:`, `if a == b:` on
-exactly equal values, `if v:`, `bool(...)`). A scalar program runs through
+itself (a new row is fuzzed with no change here; each domain respected by guards
+such as `abs(v) + 0.5` or by staying clear of its edge), with reused intermediate
+nodes (fan-out, `v * v`, `v - v`) and Python control flow (`if a > b:`, `if a == b:`
+on exactly equal values, `if v:`, `bool(...)`). A scalar program runs through
 
-* `Value` (reverse mode),
+* `Value` (reverse mode), against
 * `Dual` (forward mode, one pass per input),
-* central differences of the plain-float program (Richardson-extrapolated),
-* PyTorch (float64) when it is installed,
+* central differences of the plain-float program (Richardson-extrapolated, only
+  where the forward values show no kink or branch boundary within the step),
 * `Tensor`, vectorized: a branch-free program on a batch of nearby points with
   broadcasting shapes, a branching one on 0-d tensors, against `Value` point by point,
+* PyTorch (float64), the same program in its dialect, when it is installed;
 
-and every few programs its second derivatives: `hessian` (reverse over reverse),
-a Dual over a Dual, central differences of the gradient, PyTorch's hessian.
-A tensor program runs through `Tensor` on random broadcastable shapes with
-reductions over random axis specs, against central differences per entry and
-PyTorch. (Tensor `==` is identity by design, so tensor programs branch on
-`>` and `bool` of reductions only.)
+and every third program its second derivatives (`hessian`, also inside `no_grad()`,
+against a Dual over a Dual, central differences of the gradient and PyTorch's
+hessian) and `grad`, `value_and_grad`, `jacobian` in both modes. A tensor program
+runs through `Tensor` on random broadcastable shapes with `sum/mean/max` over random
+axis specs, matmul, transpose, reshape, indexing and (log) softmax, against central
+differences entry by entry and PyTorch. (Tensor `==` is identity by design, so
+tensor programs branch on `>` and `bool` of reductions only.)
 
-Derandomized: CI runs a fixed seed list (FUZZ_N programs of each kind); a longer
-run takes other seeds: `pytest tests/test_fuzz.py --fuzz-long`, or
-`AUTODIFF_FUZZ_N=5000` (and `AUTODIFF_FUZZ_SEED=` for the first seed). A failure
-prints each failing program as a script to paste, the rows it uses, and the
-rows common to every failing program (a wrong partial names itself there).
+Derandomized: CI runs fixed seeds (CI_N scalar and CI_N // 2 tensor programs); a
+longer run takes other seeds: `pytest tests/test_fuzz.py --fuzz-long`, or
+`AUTODIFF_FUZZ_N=50000` (and `AUTODIFF_FUZZ_SEED=` for the first seed). A failure
+prints each failing program as a script to paste, with what disagreed, the rows
+common to every program with a wrong first derivative (a wrong partial names itself
+there) and `check_local_gradients` on the program's graph.
 """
 import contextlib
 import os
@@ -110,10 +114,6 @@ class Reject(Exception):
     """This candidate statement is out of range here: try another."""
 
 
-def _fmt(c):
-    return repr(c)
-
-
 class Program:
     """Lines of a function `f(x0, ...)` in two dialects (ours and PyTorch's), generated
     together with their values at one point, so every statement is valid there."""
@@ -185,7 +185,7 @@ def _row_statement(p, rng, name):
     for i in range(k):
         if k > 1 and rng.random() < 0.2 and not (i == k - 1 and all(consts)):
             c = rng.choice(CONSTANTS)
-            args.append(c), srcs.append(_fmt(c)), consts.append(True)
+            args.append(c), srcs.append(repr(c)), consts.append(True)
             continue
         # fan-out: recent variables more often, and the same one twice is allowed
         pending = [x for x in names if x.startswith('x') and x not in p.used]

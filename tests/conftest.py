@@ -16,3 +16,8 @@ settings.load_profile('ci' if os.environ.get('CI') else 'dev')
 def _seeded():
     random.seed(0)
     np.random.seed(0)
+
+
+def pytest_addoption(parser):
+    parser.addoption('--fuzz-long', action='store_true', default=False,
+                     help='tests/test_fuzz.py: run many more random programs (other seeds) than CI')

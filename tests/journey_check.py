@@ -36,7 +36,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from browser_check import CHROMIUM, FLAGS, free_port, tail  # noqa: E402  (same browser set-up)
+from browser_check import CHROMIUM, FLAGS, free_port, tail, write_settings  # noqa: E402  (same browser set-up)
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / '.browser-check' / 'journey'
@@ -92,18 +92,7 @@ def jupyter_env(home, port, token, course):
         (home / sub).mkdir(parents=True, exist_ok=True)
     for name in ('jupyter_server_config.json', 'jupyter_lab_config.json'):
         (home / 'config' / name).write_text(json.dumps(config))
-    settings = {
-        # the student saves with Ctrl+S: no autosave to do it for them
-        '@jupyterlab/docmanager-extension/plugin.jupyterlab-settings': {'autosave': False},
-        '@jupyterlab/notebook-extension/tracker.jupyterlab-settings':
-            {'windowingMode': 'none', 'autoStartDefaultKernel': True},
-        '@jupyterlab/apputils-extension/notification.jupyterlab-settings':
-            {'fetchNews': 'false', 'checkForUpdates': False},
-    }
-    for rel, value in settings.items():
-        path = home / 'settings' / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(value))
+    write_settings(home / 'settings')     # the student saves with Ctrl+S: no autosave
     return dict(os.environ, JUPYTER_PORT=str(port), JUPYTER_TOKEN=token,
                 JUPYTER_CONFIG_DIR=str(home / 'config'), JUPYTER_DATA_DIR=str(home / 'data'),
                 JUPYTER_RUNTIME_DIR=str(home / 'runtime'), JUPYTERLAB_SETTINGS_DIR=str(home / 'settings'),

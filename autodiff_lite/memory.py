@@ -109,7 +109,7 @@ def needed_bytes(root):
     for node in order:
         if not node._prev:
             continue
-        row = RULES.get(node._op) or OPS[node._op]
+        row = (RULES.get(node._op) if node._ctx is not None else None) or OPS[node._op]
         if row.variadic:                          # (concatenate, a checkpoint: every input)
             arrays = list(node._saved)
         else:

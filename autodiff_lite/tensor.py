@@ -23,7 +23,8 @@ import numbers
 import numpy as np
 
 from . import errors
-from .graph import GradMode, Node, no_grad, topo_sort
+from .graph import Node, topo_sort
+from .modes import GradMode, no_grad
 from .ops import OPS, Operators
 from .tensor_rules import RULES, Rule, is_basic_index, unbroadcast
 
@@ -366,19 +367,22 @@ def walk_arrays(order):
         if not prev:
             continue                          # a leaf: nothing to pass on
         datas, g, out = node._saved, node.grad, node.data
-        rule = rules.get(node._op)
+        # (an elementwise node has no _ctx: OPS and RULES share a name, `sum`)
+        rule = rules.get(node._op) if node._ctx is not None else None
         if rule is None:                      # elementwise: partial * grad_out, unbroadcast
-            partials = ops[node._op].partials
-            if len(prev) == 1:                # unary: its input is a tensor that needs grad
+            row = ops[node._op]
+            partials = row.partials
+            if len(prev) == 1 and not row.variadic:   # unary: a tensor that needs grad
                 p, c = prev[0], g * partials[0](datas[0], out)
                 if p.grad is None and c.__class__ is np.ndarray and c.dtype is p.data.dtype:
                     p.grad = c                # the usual case: p's first gradient, a new array
                 else:
                     accumulate(p, c, g)
                 continue
-            for partial, p in zip(partials, prev):
+            every = partials[0](list(datas), out) if row.variadic else None   # sum, dot
+            for i, p in enumerate(prev):
                 if isinstance(p, T) and p.requires_grad:
-                    d = partial(*datas, out)
+                    d = every[i] if every is not None else partials[i](*datas, out)
                     c = g if (d.__class__ is float and d == 1.0) else g * d
                     if c.shape != p.data.shape:
                         c = unbroadcast(c, p.data.shape)

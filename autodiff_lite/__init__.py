@@ -8,7 +8,8 @@ from .course import best_time, setup
 from .dual import Dual
 from .functional import grad, gradients, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .gradcheck import check_local_gradients, gradcheck, numerical_grad
-from .graph import enable_grad, is_grad_enabled, no_grad, topo_sort
+from .graph import topo_sort
+from .modes import enable_grad, is_grad_enabled, no_grad
 from .ops import define_op
 from .tensor import Tensor
 from .value import Value

@@ -22,7 +22,8 @@ import tracemalloc
 import numpy as np
 
 from .functional import gradients
-from .graph import GradMode, enable_grad, topo_sort
+from .graph import topo_sort
+from .modes import GradMode, enable_grad
 from .ops import define_op, plain
 from .tensor import Tensor, make_node
 from .tensor_rules import define_rule

@@ -12,7 +12,7 @@ Dual) for higher derivatives.
 import itertools
 
 from . import errors
-from .graph import Tracing
+from .modes import Tracing
 from .ops import OPS, Operators, apply
 
 __all__ = ['Dual']

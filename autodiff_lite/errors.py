@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ['describe', 'as_real', 'mix_error', 'forward_error', 'derivative_error',
+__all__ = ['describe', 'check_row', 'as_real', 'mix_error', 'real_result', 'forward_error', 'derivative_error',
            'traced_float_error', 'no_graph_error', 'broadcast_error']
 
 
@@ -17,6 +17,19 @@ def describe(x):
     if hasattr(x, 'label') and isinstance(data, float):
         return f"{x.label or 'a Value'} = {data:g}"
     return repr(x)
+
+
+def check_row(name, forward, partials, variadic):
+    """The arguments of `ops.define_op`, or a TypeError saying what a row needs."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f'define_op needs a name (a non-empty str), got {name!r}')
+    for fn, what in [(forward, 'forward'), *((p, f'partial {i}') for i, p in enumerate(partials))]:
+        if not callable(fn):
+            raise TypeError(f"define_op('{name}'): the {what} must be a function, got {fn!r}")
+    if not partials or (variadic and len(partials) != 1):
+        raise TypeError(f"define_op('{name}'): give " + (
+            'one partials function for a variadic op, partials(inputs, out) -> a list'
+            if variadic else 'one partial per input, each a function (*inputs, out)'))
 
 
 def mix_error(what, kinds):
@@ -37,6 +50,14 @@ def as_real(x, what):
                                                 if isinstance(x, (list, tuple, np.ndarray)) else ''))
         raise TypeError(f'{what} needs a real number, got {x!r} ({type(x).__name__}): {fix}')
     return float(x)
+
+
+def real_result(row, inputs, data):
+    """A forward's result that is not a float: an int becomes one; a complex number or
+    anything else is an error (a Value holds one real number)."""
+    if isinstance(data, complex) or not isinstance(data, (float, int)):
+        raise forward_error(row, inputs, ValueError(f'{type(data).__name__} result'))
+    return float(data)
 
 
 def _why(row, err, overflow, otherwise):

@@ -15,7 +15,8 @@ import numpy as np
 from . import errors
 from .ops import plain
 from .dual import Dual
-from .graph import Tracing, enable_grad, topo_sort
+from .graph import topo_sort
+from .modes import Tracing, enable_grad
 from .tensor import Tensor, seed_of, walk_arrays
 from .value import Value, walk, walk_numbers
 

@@ -8,7 +8,8 @@ node of a graph separately and names the one whose local derivative is wrong.
 import math
 import numbers
 
-from .graph import Node, enable_grad, topo_sort
+from .graph import Node, topo_sort
+from .modes import enable_grad
 from .ops import OPS, plain
 from .value import Value
 

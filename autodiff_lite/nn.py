@@ -13,7 +13,7 @@ import random
 
 import numpy as np
 
-from .graph import no_grad as no_grad_ctx
+from .modes import no_grad as no_grad_ctx
 from .losses import cross_entropy, mse
 from .tensor import Tensor, rule_node
 from .value import Value

@@ -19,10 +19,9 @@ operators and other rows (through their op functions: `exp`, `cos`,
 which can be differentiated again. (`step` and `sign` are the exceptions that
 prove it: their own derivative is 0, so a plain number is the right answer.)
 """
-import math
-import operator
-
 import numpy as np
+
+from . import errors, numerics
 
 __all__ = ['Op', 'OPS', 'define_op', 'apply', 'plain', 'Operators',
            'add', 'sub', 'mul', 'div', 'power', 'neg', 'exp', 'log', 'sqrt', 'tanh',
@@ -71,15 +70,7 @@ def define_op(name, forward, *partials, symbol=None, domain='', variadic=False, 
     differentiated again. surrogate=True marks a "partial" that is deliberately
     not the derivative (a straight-through estimator): derivative tests skip it.
     """
-    if not isinstance(name, str) or not name:
-        raise TypeError(f'define_op needs a name (a non-empty str), got {name!r}')
-    for fn, what in [(forward, 'forward'), *((p, f'partial {i}') for i, p in enumerate(partials))]:
-        if not callable(fn):
-            raise TypeError(f"define_op('{name}'): the {what} must be a function, got {fn!r}")
-    if not partials or (variadic and len(partials) != 1):
-        raise TypeError(f"define_op('{name}'): give " + (
-            'one partials function for a variadic op, partials(inputs, out) -> a list'
-            if variadic else 'one partial per input, each a function (*inputs, out)'))
+    errors.check_row(name, forward, partials, variadic)
     OPS[name] = Op(name, forward, partials, symbol or name, domain, variadic, surrogate)
 
     def op(*inputs):
@@ -92,14 +83,8 @@ def define_op(name, forward, *partials, symbol=None, domain='', variadic=False, 
 def apply(name, *inputs):
     """Row `name` on inputs of any kind: plain numbers and arrays through its forward, nodes
     through their engine (of mixed nodes, the highest `_rank` wins: a Dual over Values)."""
-    engine = None
-    for x in inputs:
-        if isinstance(x, Operators) and (engine is None or x._rank > engine._rank):
-            engine = x
-    if engine is None:
-        return OPS[name].f(*inputs)
-    return engine._apply(name, *inputs)
-
+    engine = max((x for x in inputs if isinstance(x, Operators)), key=lambda x: x._rank, default=None)
+    return OPS[name].f(*inputs) if engine is None else engine._apply(name, *inputs)
 
 def plain(x):
     """The plain number or array inside a node (through nested nodes), or x itself."""
@@ -108,115 +93,42 @@ def plain(x):
     return x
 
 
-# --- forward functions: floats through math (which raises on a domain error), arrays through numpy
-def _elementwise(math_fn, np_fn):
-    def forward(x):
-        if isinstance(x, (float, int)):
-            try:
-                return math_fn(x)
-            except OverflowError:             # e^1000: inf, as numpy, PyTorch and x * x give
-                return _overflowed(np_fn, x)
-        return np_fn(x)
-    forward.__name__ = np_fn.__name__
-    return forward
-
-
-def _overflowed(np_fn, *xs):
-    """The float numpy gives where math overflows: ±inf (the sign numpy works out)."""
-    with np.errstate(over='ignore'):
-        return float(np_fn(*(np.float64(x) for x in xs)))
-
-
-def _pow(a, b):
-    # math.pow raises on a negative base with a fractional exponent, where
-    # a ** b would quietly return a complex number.
-    if isinstance(a, (float, int)) and isinstance(b, (float, int)):
-        try:
-            return math.pow(a, b)
-        except OverflowError:                 # 1e200 ** 2: inf, not a domain error
-            return _overflowed(np.power, a, b)
-    return a ** b
-
-
-def _sigmoid(a):
-    # 1 / (1 + e^-a) never overflows written as 0.5 + 0.5 tanh(a/2), but for very
-    # negative a that loses every digit (exactly 0 below -37; float32: below -17):
-    # there e^a / (1 + e^a) is used, accurate to a few ulps.
-    if isinstance(a, (float, int)):
-        if a >= 0:
-            return 1.0 / (1.0 + math.exp(-a))
-        e = math.exp(a)
-        return e / (1.0 + e)
-    out = np.asarray(np.tanh(0.5 * a))   # (tanh is fast in numpy; exp on every entry is not)
-    out *= 0.5
-    out += 0.5
-    low = a < -4.0
-    if low.any():
-        e = np.exp(a[low])
-        out[low] = e / (1.0 + e)
-    return out
-
-
-def _relu(a):
-    if isinstance(a, np.ndarray):
-        return np.maximum(a, 0)
-    return a if a > 0 else 0.0
-
-
-def _dot(*inputs):
-    n = len(inputs) // 2
-    return sum(map(operator.mul, inputs[:n], inputs[n:]))
-
-
-# --- partials that need more than one line ----------------------------------------
+# --- partials that need more than one line (forwards that take floating-point care are in numerics.py)
 def step(x):
     """Heaviside step: 1 where x > 0, else 0. Its own derivative is 0 (a constant).
 
     On arrays it is the boolean mask itself: grad_out * mask is then one pass
     over the data with grad_out's dtype, with no float copy of the mask first.
     """
-    if x.__class__ is not np.ndarray:     # (arrays first: the Tensor ReLU's hot path)
-        x = plain(x)
-        if not isinstance(x, np.ndarray):
-            return 1.0 if x > 0 else 0.0
-    return x > 0
+    x = x if x.__class__ is np.ndarray else plain(x)   # (arrays first: the Tensor ReLU's hot path)
+    return x > 0 if isinstance(x, np.ndarray) else (1.0 if x > 0 else 0.0)
 
 
 def sign(x):
     """-1, 0 or 1: the derivative of |x| (taken as 0 at 0). A constant."""
     x = plain(x)
-    if isinstance(x, np.ndarray):
-        return np.sign(x) if x.dtype.kind == 'f' else np.sign(x).astype(float)
-    return float((x > 0) - (x < 0))
-
-
-_NUMBER = (float, int, np.floating, np.integer)
+    return np.sign(x) * 1.0 if isinstance(x, np.ndarray) else float((x > 0) - (x < 0))
 
 
 def _dpow_base(a, b, out):
-    # d(a^b)/da = b a^(b-1). For b = 0, a^0 = 1 is a constant: 0, even at a = 0
-    # (where a^(b-1) itself does not exist).
+    # d(a^b)/da = b a^(b-1). For b = 0, a^0 = 1 is a constant: 0, even at a = 0 (where
+    # a^(b-1) does not exist); a node b = 0 (a gradient of a gradient) only at a = 0, since
+    # b a^(b-1) still has a derivative in b there.
     if isinstance(b, np.ndarray):         # where b = 0, take a = 1: b a^(b-1) = 0 there
         return b * np.where(b == 0, 1.0, a) ** (b - 1.0)
-    if isinstance(b, _NUMBER):
-        if b == 0:
-            return 0.0
-    elif plain(b) == 0 and plain(a) == 0:   # nodes (gradients of gradients) at that same point
+    if plain(b) == 0 and (not isinstance(b, Operators) or plain(a) == 0):
         return 0.0
-    return b * _pow(a, b - 1.0)
+    return b * numerics.power(a, b - 1.0)
 
 
 def _dpow_exponent(a, b, out):
-    # d(a^b)/db = a^b ln a. At a = 0 the limit is 0 (0^b = 0 for every b > 0),
-    # though ln 0 does not exist; a negative base has no such derivative at all.
-    if isinstance(a, np.ndarray):         # where a = 0, take ln 1 = 0 instead of ln 0
-        return out * np.log(np.where(a == 0, 1.0, a))
-    if isinstance(out, np.ndarray):       # (-2) ** x for a Tensor x: nan, as PyTorch gives
-        with np.errstate(invalid='ignore'):
+    # d(a^b)/db = a^b ln a. At a = 0 the limit is 0 (0^b = 0 for every b > 0), though
+    # ln 0 does not exist; a negative base has no such derivative at all (on arrays:
+    # nan there, as PyTorch gives).
+    if isinstance(a, np.ndarray) or isinstance(out, np.ndarray):
+        with np.errstate(invalid='ignore'):   # where a = 0, take ln 1 = 0 instead of ln 0
             return out * np.log(np.where(a == 0, 1.0, a))
-    if (a if isinstance(a, _NUMBER) else plain(a)) == 0:   # a number, or a node (grad of grad)
-        return 0.0
-    return out * log(a)
+    return 0.0 if plain(a) == 0 else out * log(a)
 
 
 # --- the table ------------------------------------------------------------------------
@@ -230,23 +142,23 @@ mul = define_op('mul',          lambda a, b: a * b,           lambda a, b, out: 
 div = define_op('div',          lambda a, b: a / b,           lambda a, b, out: 1.0 / b,
                                                               lambda a, b, out: -out / b, symbol='/',
                 domain='the divisor must not be 0')
-power = define_op('pow',        _pow,                         _dpow_base,       # b a^(b-1)
+power = define_op('pow',        numerics.power,               _dpow_base,       # b a^(b-1)
                                                               _dpow_exponent,   # a^b ln a
                   symbol='**',
                   domain='a negative base needs an integer exponent, and 0 needs a positive one '
                          '(a^b at a = 0 has no derivative in a for 0 < b < 1, nor in b for a < 0)')
 neg = define_op('neg',          lambda a: -a,                 lambda a, out: -1.0)
-exp = define_op('exp',          _elementwise(math.exp, np.exp), lambda a, out: out)
-log = define_op('log',          _elementwise(math.log, np.log), lambda a, out: 1.0 / a,
+exp = define_op('exp',          numerics.exp,                 lambda a, out: out)
+log = define_op('log',          numerics.log,                 lambda a, out: 1.0 / a,
                 domain='log needs a positive input')
-sqrt = define_op('sqrt',        _elementwise(math.sqrt, np.sqrt), lambda a, out: 0.5 / out,
+sqrt = define_op('sqrt',        numerics.sqrt,                lambda a, out: 0.5 / out,
                  domain='sqrt needs a non-negative input (and a positive one for its gradient)')
-tanh = define_op('tanh',        _elementwise(math.tanh, np.tanh), lambda a, out: 1.0 - out * out)
-sigmoid = define_op('sigmoid',  _sigmoid,                     lambda a, out: out * (1.0 - out),
+tanh = define_op('tanh',        numerics.tanh,                lambda a, out: 1.0 - out * out)
+sigmoid = define_op('sigmoid',  numerics.sigmoid,             lambda a, out: out * (1.0 - out),
                     symbol='σ')
-relu = define_op('relu',        _relu,                        lambda a, out: step(a), symbol='ReLU')
-sin = define_op('sin',          _elementwise(math.sin, np.sin), lambda a, out: cos(a))
-cos = define_op('cos',          _elementwise(math.cos, np.cos), lambda a, out: -sin(a))
+relu = define_op('relu',        numerics.relu,                lambda a, out: step(a), symbol='ReLU')
+sin = define_op('sin',          numerics.sin,                 lambda a, out: cos(a))
+cos = define_op('cos',          numerics.cos,                 lambda a, out: -sin(a))
 absolute = define_op('abs',     abs,                          lambda a, out: sign(a))
 
 # Variadic rows: one node for a whole sum, or a whole w . x, instead of a chain
@@ -254,7 +166,7 @@ absolute = define_op('abs',     abs,                          lambda a, out: sig
 # d(w . x)/d w_i = x_i and d(w . x)/d x_i = w_i: each input's partial is its partner.
 sum_of = define_op('sum',       lambda *xs: sum(xs),          lambda xs, out: [1.0] * len(xs),
                    symbol='Σ', variadic=True)
-dot = define_op('dot',          _dot,                         lambda xs, out: xs[len(xs) // 2:] + xs[:len(xs) // 2],
+dot = define_op('dot',          numerics.dot,                   lambda xs, out: xs[len(xs) // 2:] + xs[:len(xs) // 2],
                 symbol='·', variadic=True)
 
 

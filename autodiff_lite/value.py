@@ -11,7 +11,8 @@ inputs. `backward` walks `graph.topo_sort` in reverse and asks the same rows
 for their partials. No derivative is written in this file.
 """
 from . import errors
-from .graph import GradMode, Node, Tracing, enable_grad, topo_sort
+from .graph import Node, topo_sort
+from .modes import GradMode, Tracing, enable_grad
 from .ops import OPS, Operators, apply
 
 __all__ = ['Value', 'backward', 'walk', 'contributions']
@@ -39,31 +40,24 @@ class Value(Node):
     def _apply(name, *inputs):
         """The node for row `name` of OPS: data = the row's forward on the inputs' numbers,
         `_prev` = the inputs (a plain number stays in `_prev` as a constant)."""
-        # The hot path, written out for one or two inputs that are Values or floats
-        # (everything else, `_apply_other`, ends in `_record`, which does the same).
-        a, n = inputs[0], len(inputs)
-        ad = a.data if a.__class__ is Value else a
-        if n == 2:
-            b = inputs[1]
-            bd = b.data if b.__class__ is Value else b
-            if ad.__class__ is not float or bd.__class__ is not float:
+        datas, needs = [], False
+        for x in inputs:
+            if x.__class__ is Value:
+                datas.append(x.data)
+                if x.requires_grad:
+                    needs = True
+            elif x.__class__ is float:
+                datas.append(x)
+            else:                              # an int, a Dual or a Tensor, or something wrong
                 return _apply_other(name, inputs)
-            needs = (a.__class__ is Value and a.requires_grad) or (b.__class__ is Value and b.requires_grad)
-        elif n == 1 and ad.__class__ is float:
-            needs = a.__class__ is Value and a.requires_grad
-        else:                                 # a variadic row (sum, dot), or not all floats
-            datas = [x.data if x.__class__ is Value else x for x in inputs]
-            if n < 3 or set(map(type, datas)) != {float}:
-                return _apply_other(name, inputs)
-            needs = None                      # (`_record` looks at every input)
         row = OPS[name]
         try:
-            data = row.f(ad) if n == 1 else row.f(ad, bd) if n == 2 else row.f(*datas)
+            data = row.f(*datas)
         except (ArithmeticError, ValueError) as err:
             raise errors.forward_error(row, inputs, err) from None
-        if needs is None or data.__class__ is not float:
-            return _record(row, inputs, data)
-        out = Value.__new__(Value)
+        if data.__class__ is not float:       # (an int, or something no Value can hold)
+            data = errors.real_result(row, inputs, data)
+        out = Value.__new__(Value)            # (Value(data) would check data again)
         out.data = data
         out.grad = 0.0
         out.label = ''
@@ -180,70 +174,41 @@ def contributions(node, grad_out, create_graph=False):
 def walk_numbers(order):
     """`walk` on plain floats, its optimised twin: the same sums, with the inputs unpacked
     by arity and the names local (about twice as fast; a training step spends its time here)."""
-    ops = OPS
     V = Value
     try:
         for node in reversed(order):
-            prev = node._prev
-            if not prev:
+            prev, g = node._prev, node.grad
+            row = OPS[node._op] if prev else None
+            if row is None:                   # a leaf has nothing to pass on
                 continue
-            g = node.grad
-            row = ops[node._op]
-            partials = row.partials
-            if row.variadic:
+            if row.variadic:                  # sum, dot: one call gives every partial
                 datas = [p.data if p.__class__ is V else p for p in prev]
-                for p, d in zip(prev, partials[0](datas, node.data)):
+                for p, d in zip(prev, row.partials[0](datas, node.data)):
                     if p.__class__ is V and p.requires_grad:
                         p.grad += d * g
             elif len(prev) == 2:
                 a, b = prev
                 ad = a.data if a.__class__ is V else a
                 bd = b.data if b.__class__ is V else b
-                out = node.data
                 if a.__class__ is V and a.requires_grad:
-                    a.grad += partials[0](ad, bd, out) * g
+                    a.grad += row.partials[0](ad, bd, node.data) * g
                 if b.__class__ is V and b.requires_grad:
-                    b.grad += partials[1](ad, bd, out) * g
+                    b.grad += row.partials[1](ad, bd, node.data) * g
             elif len(prev) == 1:
-                a = prev[0]
-                a.grad += partials[0](a.data, node.data) * g
+                prev[0].grad += row.partials[0](prev[0].data, node.data) * g
             else:                             # three or more inputs: one partial at a time
                 datas = [p.data if p.__class__ is V else p for p in prev]
                 for i, p in enumerate(prev):
                     if p.__class__ is V and p.requires_grad:
-                        p.grad += partials[i](*datas, node.data) * g
+                        p.grad += row.partials[i](*datas, node.data) * g
     except (ArithmeticError, ValueError) as err:     # sqrt'(0), (-2)**y in y ...: say where
-        raise errors.derivative_error(ops[node._op], node._prev, err) from None
+        raise errors.derivative_error(OPS[node._op], node._prev, err) from None
 
 
 def _apply_other(name, inputs):
     """`Value._apply` off the hot path: a Dual or Tensor among the inputs takes the op to its
-    engine, ints become floats, anything else gets an error naming the fix."""
-    for x in inputs:
-        if isinstance(x, Operators) and x._rank > Value._rank:
-            return apply(name, *inputs)
-    inputs = tuple(x if x.__class__ is Value else errors.as_real(x, f"'{name}' with a Value")
-                   for x in inputs)
-    row = OPS[name]
-    try:
-        data = row.f(*[float(x.data) if x.__class__ is Value else x for x in inputs])
-    except (ArithmeticError, ValueError) as err:
-        raise errors.forward_error(row, inputs, err) from None
-    return _record(row, inputs, data)
-
-
-def _record(row, inputs, data):
-    """The output node; it joins the graph if an input requires grad (and not under no_grad)."""
-    if data.__class__ is not float:
-        if isinstance(data, complex) or not isinstance(data, (float, int)):
-            raise errors.forward_error(row, inputs, ValueError(f'{type(data).__name__} result'))
-        data = float(data)
-    out = Value.__new__(Value)
-    out.data, out.grad, out.label, out._op = data, 0.0, '', row.name
-    out._prev, out.requires_grad = (), False      # under no_grad, or only constants in: no graph
-    if GradMode.enabled:
-        for x in inputs:
-            if x.__class__ is Value and x.requires_grad:
-                out._prev, out.requires_grad = inputs, True
-                break
-    return out
+    engine; ints become floats, anything else gets an error naming the fix."""
+    if any(isinstance(x, Operators) and x._rank > Value._rank for x in inputs):
+        return apply(name, *inputs)
+    return Value._apply(name, *(x if x.__class__ is Value else errors.as_real(x, f"'{name}' with a Value")
+                                for x in inputs))

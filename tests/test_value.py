@@ -8,7 +8,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from autodiff_lite import Dual, Value, no_grad
-from autodiff_lite.graph import enable_grad, topo_sort
+from autodiff_lite.graph import topo_sort
+from autodiff_lite.modes import enable_grad
 from autodiff_lite.gradcheck import central_difference
 
 

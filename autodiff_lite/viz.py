@@ -209,7 +209,7 @@ class GraphView:
     def _narrower(self):
         """Too wide for a cell from left to right: keep the top-to-bottom layout if it is narrower."""
         alternative, self._alternative = self._alternative, None
-        if alternative is None or self.summary or _width_pt(self._svg) <= WIDE_PT:
+        if alternative is None or self.summary or width_pt(self._svg) <= WIDE_PT:
             return
         primary = self.source
         try:
@@ -218,7 +218,7 @@ class GraphView:
         except RuntimeError:
             self.source = primary
             return
-        if _width_pt(svg) < _width_pt(self._svg):
+        if width_pt(svg) < width_pt(self._svg):
             self._svg = svg
         else:
             self.source = primary
@@ -255,7 +255,7 @@ class GraphView:
         try:
             svg = self.svg()
             bundle = {'image/svg+xml': svg, 'text/plain': self._text()}
-            if _width_pt(svg) > WIDE_PT:    # full size, the output scrolls sideways
+            if width_pt(svg) > WIDE_PT:    # full size, the output scrolls sideways
                 return bundle, {'image/svg+xml': {'unconfined': True}}
             return bundle
         except Exception:                   # never a traceback in a notebook
@@ -266,7 +266,7 @@ class GraphView:
         return self._text()
 
 
-def _width_pt(svg):
+def width_pt(svg):
     """The width Graphviz gave an SVG drawing, in points (0 if it says none)."""
     m = re.search(r'<svg[^>]*?\swidth="([\d.]+)(pt|px)?"', svg or '')
     if not m:

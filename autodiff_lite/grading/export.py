@@ -36,7 +36,7 @@ import zipfile
 from pathlib import Path
 
 
-from .build import (_nbf, BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, FormatError,
+from .build import (nbf, BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, FormatError,
                     read_exercises, render, strip_hidden, stub_answer)
 
 __all__ = ['export', 'export_nbgrader', 'export_otter', 'build_wheel', 'ExportError', 'TARGETS']
@@ -67,7 +67,7 @@ def _lessons(solutions):
     lessons = []
     for path in paths:
         try:
-            nb = _nbf().read(str(path), as_version=4)
+            nb = nbf().read(str(path), as_version=4)
         except Exception as err:
             raise ExportError(f'{path} cannot be read as a notebook ({err}): fix or remove it') from err
         exercises = read_exercises(nb, str(path))
@@ -109,15 +109,15 @@ def _clean_meta(cell):
 
 
 def _new_cell(kind, source, cid, meta=None):
-    make = {'code': _nbf().v4.new_code_cell, 'markdown': _nbf().v4.new_markdown_cell,
-            'raw': _nbf().v4.new_raw_cell}[kind]
+    make = {'code': nbf().v4.new_code_cell, 'markdown': nbf().v4.new_markdown_cell,
+            'raw': nbf().v4.new_raw_cell}[kind]
     cell = make(source, metadata=meta or {})
     cell.id = cid
     return cell
 
 
 def _new_notebook(nb):
-    out = _nbf().v4.new_notebook()
+    out = nbf().v4.new_notebook()
     out.nbformat, out.nbformat_minor = 4, 5
     out.metadata['kernelspec'] = dict(nb.metadata.get('kernelspec') or DEFAULT_KERNELSPEC)
     out.metadata['language_info'] = {'name': nb.metadata.get('language_info', {}).get('name', 'python')}

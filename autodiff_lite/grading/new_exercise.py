@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 
-from .build import FormatError, _nbf, read_exercises, render
+from .build import FormatError, nbf, read_exercises, render
 
 __all__ = ['new_exercise', 'lesson_notebook', 'COUNT', 'count_word', 'stated_counts']
 
@@ -57,7 +57,7 @@ def _update_counts(nb, n):
 
 
 def _cell(kind, source, cid, **meta):
-    make = _nbf().v4.new_code_cell if kind == 'code' else _nbf().v4.new_markdown_cell
+    make = nbf().v4.new_code_cell if kind == 'code' else nbf().v4.new_markdown_cell
     cell = make(source, metadata=meta)
     cell.id = cid
     return cell
@@ -112,7 +112,7 @@ def new_exercise(path, number, points, title='TITLE'):
         points = int(points)
     if not str(title).strip() or '\n' in str(title):
         raise FormatError('--title must be one line of text')
-    nb = _nbf().read(str(path), as_version=4)
+    nb = nbf().read(str(path), as_version=4)
     exercises = read_exercises(nb, str(path))
     mine = [e for e in exercises if e.number.split('.')[0] == m[1]]
     last = max((int(e.number.split('.')[1]) for e in mine), default=0)
@@ -137,7 +137,7 @@ def new_exercise(path, number, points, title='TITLE'):
     # the lesson's own text ("Your turn: five graded exercises") follows too
     lesson_nb = lesson_notebook(path)
     if lesson_nb is not None:
-        text = _nbf().read(str(lesson_nb), as_version=4)
+        text = nbf().read(str(lesson_nb), as_version=4)
         if _update_counts(text, len(exercises) + 1):
             lesson_nb.write_bytes(render(text))
     return [c.id for c in cells]

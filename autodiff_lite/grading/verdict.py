@@ -75,9 +75,9 @@ class _Session:
             return 'ok', '', ''
         if status == 'timeout':
             return 'timeout', '', ''
-        from .wire import _one_line
+        from .wire import one_line
         evalue = (str(reply.get('evalue', '')).strip().splitlines() or [''])[0]
-        return 'error', _one_line(reply.get('ename', 'Error'), 100), _one_line(evalue, 500)
+        return 'error', one_line(reply.get('ename', 'Error'), 100), one_line(evalue, 500)
 
     def probe(self, name, source, payload):
         try:
@@ -88,8 +88,8 @@ class _Session:
         if reply.get('status') == 'timeout':
             raise ProbeFailure('timeout', 'timed out')
         if reply.get('status') != 'ok' or not isinstance(reply.get('result'), dict):
-            from .wire import _one_line
-            raise ProbeFailure('protocol', 'the probe could not run: ' + _one_line(
+            from .wire import one_line
+            raise ProbeFailure('protocol', 'the probe could not run: ' + one_line(
                 f"{reply.get('ename', '')}: {reply.get('evalue', '')}", 300))
         return reply['result']
 

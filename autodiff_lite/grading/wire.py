@@ -305,7 +305,7 @@ class _Decoder:
                 return Dual(primal, tangent)
             return DualView(primal, tangent)
         if '$obj' in x:
-            return Opaque(_one_line(x['$obj'], 100), _one_line(x.get('repr', ''), 300))
+            return Opaque(one_line(x['$obj'], 100), one_line(x.get('repr', ''), 300))
         raise WireError('a bad value')
 
     @staticmethod
@@ -329,7 +329,7 @@ class _Decoder:
             raise WireError('a bad array') from None
 
 
-def _one_line(text, limit):
+def one_line(text, limit):
     """Text from the student's process, made safe to print in a table: one line, bounded."""
     text = str(text)[:limit]
     return ''.join(c if c.isprintable() else '\u23ce' if c in '\r\n' else '?' for c in text)
@@ -396,7 +396,7 @@ def rebuild_error(raised):
     """The student's exception as an instance of its nearest built-in type (never re-imported)."""
     if not isinstance(raised, dict):
         raise WireError('a bad error payload')
-    name, message = _one_line(raised.get('type', 'Exception'), 100), _one_line(raised.get('message', ''), 2000)
+    name, message = one_line(raised.get('type', 'Exception'), 100), one_line(raised.get('message', ''), 2000)
     base = getattr(builtins, str(raised.get('builtin', '')), None)
     if not (isinstance(base, type) and issubclass(base, Exception)) or base in (StopIteration,):
         base = StudentError

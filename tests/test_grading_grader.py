@@ -149,6 +149,34 @@ def test_release_has_no_solutions_and_grades_as_a_self_check(tmp_path):
         release(dest, attacks.ROOT)
 
 
+def test_release_has_no_teachers_docs_and_no_dead_links(tmp_path):
+    """The class's README keeps the engine docs and loses the section for teachers; no
+    relative link in its Markdown (README, docs, lessons, exercises) leads nowhere."""
+    import json
+    import re
+    from autodiff_lite.grading.release import TEACHERS_ONLY, release
+    dest = tmp_path / 'class-copy'
+    release(dest, attacks.ROOT)
+    readme = (dest / 'README.md').read_text()
+    assert 'For teachers' not in readme and '(docs/engine.md)' in readme
+    assert not any((dest / rel).exists() for rel in TEACHERS_ONLY)
+    link = re.compile(r'!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)')
+    dead = []
+    for doc in [dest / 'README.md', *dest.glob('docs/*.md'), *dest.glob('notebooks/*.ipynb'),
+                *dest.glob('exercises/*.ipynb')]:
+        text = doc.read_text()
+        if doc.suffix == '.ipynb':
+            text = '\n'.join(''.join(c['source']) for c in json.loads(text)['cells'] if c['cell_type'] == 'markdown')
+        text = re.sub(r'`[^`\n]*`', '', re.sub(r'```.*?```', '', text, flags=re.S))
+        for target in link.findall(text):
+            rel = target.split('#', 1)[0]
+            if not rel or re.match(r'^[a-z][a-z0-9+.-]*:', rel, re.I) or rel.startswith('../work/'):
+                continue                  # a web address, an anchor, the student's own copy
+            if not (doc.parent / rel).exists():
+                dead.append(f'{doc.relative_to(dest)}: {target}')
+    assert not dead, dead
+
+
 def test_the_selftest_table_has_no_grand_total_that_reads_as_half_failed(graded):
     reports = [graded['untouched']['rep'], graded['solved']['rep']]
     assert 'all notebooks' not in format_table(reports, grand_total=False)

@@ -1,12 +1,15 @@
 """`python -m autodiff_lite.grading release DIR`: the course as a graded class receives it.
 
 Lessons, exercises, the package, the student docs; no `solutions/`, no hidden
-tests, no teacher's guide, no grader tests (their fixtures hold answers). In
+tests, no teachers' docs (the README's section for teachers goes with them, and
+a link left to one of them becomes plain text), no grader tests (their fixtures
+hold answers). In
 their place `selfcheck/` holds, per lesson, the teacher's notebook with every
 answer stubbed and the hidden tests removed: there `make grade` runs the visible
 tests as a self-check, and says that the grade comes from the teacher.
 """
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -18,11 +21,32 @@ __all__ = ['release', 'SELFCHECK']
 SELFCHECK = 'selfcheck'
 COPY = ['README.md', 'Makefile', 'requirements.txt', 'requirements-dev.txt', 'pyproject.toml', '.gitignore',
         'LICENSE', 'notebooks', 'exercises', 'autodiff_lite', 'docs']
-TEACHERS_ONLY = {'docs/grading.md'}
+TEACHERS_ONLY = {'docs/grading.md', 'docs/teachers.md', 'docs/exports.md', 'docs/hub.md'}
+TEACHERS_SECTION = '## For teachers and contributors'
+_LINK = re.compile(r'(!?)\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)')
 
 
 def _ignore(folder, names):
     return [n for n in names if n == '__pycache__' or n.endswith('.pyc') or n.endswith('.egg-info')]
+
+
+def _without_teachers(text, folder, dest):
+    """Markdown `text` (a file in `folder` of the release `dest`) with the README's section for
+    teachers gone, and every relative link to a file the release does not have made plain text."""
+    start = text.find(TEACHERS_SECTION)
+    if start >= 0:
+        end = text.find('\n## ', start + len(TEACHERS_SECTION))
+        license_at = text.find('\nLicense:', start)
+        end = min(e for e in (end, license_at, len(text)) if e >= 0)
+        text = text[:start] + text[end:].lstrip('\n')
+
+    def unlink(m):
+        target = m.group(3).split('#', 1)[0]
+        if m.group(1) or not target or re.match(r'^[a-z][a-z0-9+.-]*:', target, re.I):
+            return m.group(0)                 # an image, an anchor in the page, a web address
+        return m.group(0) if (folder / target).resolve().is_relative_to(dest.resolve()) \
+            and (folder / target).exists() else m.group(2)
+    return _LINK.sub(unlink, text)
 
 
 def _stub(source, todo):
@@ -70,6 +94,9 @@ def release(dest, repo):
             shutil.copy2(src, dest / name)
     for rel in TEACHERS_ONLY:
         (dest / rel).unlink(missing_ok=True)
+    for md in [dest / 'README.md', *sorted((dest / 'docs').glob('*.md'))]:
+        if md.is_file():
+            md.write_text(_without_teachers(md.read_text(encoding='utf-8'), md.parent, dest), encoding='utf-8')
     out = dest / SELFCHECK
     out.mkdir()
     (out / '.selfcheck').write_text('visible tests only: the grade comes from the teacher\n')

@@ -1158,7 +1158,8 @@ def checkpoint_explorer(n=400, k=1, sweep=(1, 3, 10, 100, 400), repeats=3):
     """A slider over k, the number of checkpointed segments of the lesson's chain of n steps
     (`memory.chain`). Each k is measured once (nodes counted, peak bytes by tracemalloc,
     best CPU time of `repeats`) and joins the plot of memory and time against k; `sweep`
-    are measured at the start. `.results` maps k to `memory.measure_chain`'s dict,
+    are measured at the start. The counted model's curve appears once the slider has moved
+    (drawn at the start, it would answer the lesson's prediction of the best k). `.results` maps k to `memory.measure_chain`'s dict,
     `.plain` is the chain without checkpoints."""
     from . import memory
     if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 1:
@@ -1179,13 +1180,14 @@ def checkpoint_explorer(n=400, k=1, sweep=(1, 3, 10, 100, 400), repeats=3):
             results[kk] = memory.measure_chain(n, kk, repeats=repeats)
         return results[kk]
 
-    def draw(current):
+    def draw(current, model):
         fig = _figure(9.6, 3.0)
         count, mem, tim = (fig.add_subplot(1, 3, i) for i in (1, 2, 3))
         ks = sorted(results)
-        grid = sorted(set(np.unique(np.geomspace(1, n, 80).astype(int))) | set(ks))
-        count.plot(grid, [memory.peak_model(n, g) for g in grid], '--', color='grey', lw=1,
-                   label='k + 2 + 2·(steps per segment)')
+        if model:       # (not before the slider moves: the curve would answer the lesson's prediction)
+            grid = sorted(set(np.unique(np.geomspace(1, n, 80).astype(int))) | set(ks))
+            count.plot(grid, [memory.peak_model(n, g) for g in grid], '--', color='grey', lw=1,
+                       label='k + 2 + 2·(steps per segment)')
         panels = ((count, 'peak_nodes', 'peak nodes (counted)', 1),
                   (mem, 'peak_bytes', 'peak memory (kB, tracemalloc)', 1e3),
                   (tim, 'seconds', 'forward + backward (ms)', 1e-3))
@@ -1217,7 +1219,7 @@ def checkpoint_explorer(n=400, k=1, sweep=(1, 3, 10, 100, 400), repeats=3):
             f'peak memory {r["peak_bytes"] / 1e3:.1f} kB (plain {plain["peak_bytes"] / 1e3:.1f} kB)'
             f' &nbsp;|&nbsp; time {r["seconds"] * 1e3:.2f} ms (plain {plain["seconds"] * 1e3:.2f} ms)'
             f' &nbsp;|&nbsp; gradient {r["grad"]:.10g}, relative difference from plain {diff:.1e}')
-        draw(kk)
+        draw(kk, model=change is not None)
 
     for kk in sweep:
         measure(kk)

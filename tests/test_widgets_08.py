@@ -47,3 +47,16 @@ def test_checkpoint_explorer_sliding_back_reuses_the_measurement():
 def test_checkpoint_explorer_names_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         W.checkpoint_explorer(**kwargs)
+
+
+def test_checkpoint_explorer_draws_the_model_only_after_the_slider_moves(monkeypatch):
+    """The counted model's curve marks the best k, which the lesson asks the student to
+    predict first: the widget as it opens (and as a saved notebook shows it) has no curve."""
+    from autodiff_lite import memory
+    calls = []
+    real = memory.peak_model
+    monkeypatch.setattr(memory, 'peak_model', lambda n, k: calls.append(k) or real(n, k))
+    box = W.checkpoint_explorer(n=40, k=1, sweep=(1, 40), repeats=1)
+    assert calls == []
+    box.slider.value = 4
+    assert 1 in calls and 40 in calls and 4 in calls       # the whole curve, through the measured k

@@ -292,7 +292,9 @@ def vjp(f, *primals):
 def hvp(f, x, v, mode='fwdrev'):
     """Hessian-vector product H v of a scalar f at x, packed like x, without forming H.
 
-    mode='fwdrev' (default): forward over reverse, jvp(grad(f), x, v).
+    mode='fwdrev' (default): the two modes mixed. f runs once on Duals whose numbers are
+    Values, which gives f'(x) v as a graph, and one reverse pass takes its gradient:
+    reverse over forward (forward over reverse, jvp(grad(f), x, v), gives the same H v).
     mode='revrev': reverse over reverse, the gradient of grad(f)(x) · v.
     Like jacobian, f takes one number, or one sequence or array.
     """

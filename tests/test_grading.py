@@ -183,7 +183,7 @@ def test_check_topo_order_accepts_exactly_the_valid_orders():
 def test_check_topo_order_names_the_first_violated_edge():
     L, n = small_graph()
     msg = first_line(check_topo_order, [n['w'], n['x*w'], n['x'], n['b'], n['u'], L], L)
-    assert msg.startswith("topological order: expected 'x' must come before 'x*w' (an input of it), "
+    assert msg.startswith("topological order: expected 'x' before 'x*w' (an input of it), "
                           "got 'x' at position 2 and 'x*w' at position 1.")
     assert 'your order is reversed' in first_line(check_topo_order, topo_sort(L)[::-1], L)
 

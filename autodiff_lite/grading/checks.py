@@ -349,7 +349,7 @@ def check_topo_order(order, root):
                 hint = ('your order is reversed: inputs come first, the root last '
                         '(backward() then walks it from the end)') if reversed_order else \
                     'append a node only after all of its inputs (post-order depth-first search)'
-                _fail('topological order', f'{node_name(p)!r} must come before {node_name(node)!r} '
+                _fail('topological order', f'{node_name(p)!r} before {node_name(node)!r} '
                       '(an input of it)', f'{node_name(p)!r} at position {where[p]} and '
                       f'{node_name(node)!r} at position {i}', hint)
 

@@ -83,7 +83,10 @@ def define_op(name, forward, *partials, symbol=None, domain='', variadic=False, 
 def apply(name, *inputs):
     """Row `name` on inputs of any kind: plain numbers and arrays through its forward, nodes
     through their engine (of mixed nodes, the highest `_rank` wins: a Dual over Values)."""
-    engine = max((x for x in inputs if isinstance(x, Operators)), key=lambda x: x._rank, default=None)
+    engine = None                         # (a loop, not max(key=...): partials call this per node)
+    for x in inputs:
+        if isinstance(x, Operators) and (engine is None or x._rank > engine._rank):
+            engine = x
     return OPS[name].f(*inputs) if engine is None else engine._apply(name, *inputs)
 
 def plain(x):
@@ -107,7 +110,9 @@ def step(x):
 def sign(x):
     """-1, 0 or 1: the derivative of |x| (taken as 0 at 0). A constant."""
     x = plain(x)
-    return np.sign(x) * 1.0 if isinstance(x, np.ndarray) else float((x > 0) - (x < 0))
+    if isinstance(x, np.ndarray):         # (a float array's sign as it is: no second pass)
+        return np.sign(x) if x.dtype.kind == 'f' else np.sign(x).astype(float)
+    return float((x > 0) - (x < 0))
 
 
 def _dpow_base(a, b, out):
@@ -116,7 +121,9 @@ def _dpow_base(a, b, out):
     # b a^(b-1) still has a derivative in b there.
     if isinstance(b, np.ndarray):         # where b = 0, take a = 1: b a^(b-1) = 0 there
         return b * np.where(b == 0, 1.0, a) ** (b - 1.0)
-    if plain(b) == 0 and (not isinstance(b, Operators) or plain(a) == 0):
+    if isinstance(b, (float, int)):       # a constant exponent: the usual x ** 2 (first, it is hot)
+        return 0.0 if b == 0 else b * numerics.power(a, b - 1.0)
+    if plain(b) == 0 and plain(a) == 0:   # nodes (gradients of gradients) at that same point
         return 0.0
     return b * numerics.power(a, b - 1.0)
 

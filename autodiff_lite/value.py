@@ -178,9 +178,9 @@ def walk_numbers(order):
     try:
         for node in reversed(order):
             prev, g = node._prev, node.grad
-            row = OPS[node._op] if prev else None
-            if row is None:                   # a leaf has nothing to pass on
+            if not prev:                      # a leaf has nothing to pass on
                 continue
+            row = OPS[node._op]
             if row.variadic:                  # sum, dot: one call gives every partial
                 datas = [p.data if p.__class__ is V else p for p in prev]
                 for p, d in zip(prev, row.partials[0](datas, node.data)):

@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ['describe', 'check_row', 'as_real', 'mix_error', 'real_result', 'forward_error', 'derivative_error',
+__all__ = ['describe', 'whole', 'check_row', 'as_real', 'mix_error', 'real_result', 'forward_error', 'derivative_error',
            'traced_float_error', 'no_graph_error', 'broadcast_error']
 
 
@@ -17,6 +17,13 @@ def describe(x):
     if hasattr(x, 'label') and isinstance(data, float):
         return f"{x.label or 'a Value'} = {data:g}"
     return repr(x)
+
+
+def whole(x, what):
+    """x as an int if it is a whole number >= 1 (not a bool); a ValueError naming `what` otherwise."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 1:
+        raise ValueError(f'{what} must be a whole number >= 1, got {x!r}')
+    return int(x)
 
 
 def check_row(name, forward, partials, variadic):

@@ -13,12 +13,12 @@ Lesson 08's measurements. The engine's own helpers live in `autodiff_lite.checkp
   taken with `topo_sort` after the fact, bytes with tracemalloc around a whole call.
 """
 import dis
-import numbers
 
 import numpy as np
 
 from .checkpoint import checkpoint, live_nodes, peak_bytes
 from .course import best_time
+from .errors import whole
 from .graph import topo_sort
 from .ops import OPS
 from .tensor_rules import RULES
@@ -131,15 +131,9 @@ def step(v):
     return (v * 1.01).sin()
 
 
-def _whole(x, what):
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 1:
-        raise ValueError(f'{what} must be a whole number >= 1, got {x!r}')
-    return int(x)
-
-
 def segment_sizes(n, k):
     """n steps cut into k segments as even as can be, the longer ones first: (3, 3, 2, 2) for 10, 4."""
-    n, k = _whole(n, 'n (the number of steps)'), _whole(k, 'k (the number of segments)')
+    n, k = whole(n, 'n (the number of steps)'), whole(k, 'k (the number of segments)')
     if k > n:
         raise ValueError(f'k = {k} segments for n = {n} steps: a segment needs at least one step, '
                          f'take k <= n')
@@ -162,7 +156,7 @@ def chain(x, n, k=None, census=None):
     `census`, a list, gets the node count of each segment's graph as it ends (the forward
     pass's traced run and each recomputation alike): counted after the fact, not per node."""
     if k is None:
-        return _steps(_whole(n, 'n (the number of steps)'), census)(x)
+        return _steps(whole(n, 'n (the number of steps)'), census)(x)
     for m in segment_sizes(n, k):
         x = checkpoint(_steps(m, census), x)
     return x
@@ -172,10 +166,10 @@ def peak_model(n, k=None):
     """The nodes alive at the peak, counted as the lesson does: plain, the leaf and 2 per step;
     checkpointed, the leaf and k segment nodes, plus the largest segment's fresh start and
     its 2 per step during its recomputation."""
-    n = _whole(n, 'n (the number of steps)')
+    n = whole(n, 'n (the number of steps)')
     if k is None:
         return 1 + STEP_OPS * n
-    k = _whole(k, 'k (the number of segments)')
+    k = whole(k, 'k (the number of segments)')
     if k > n:
         segment_sizes(n, k)                      # (says why)
     return 1 + k + 1 + STEP_OPS * -(-n // k)     # the longest segment has ceil(n / k) steps
@@ -206,6 +200,6 @@ def measure_chain(n, k=None, x=0.5, repeats=3):
 
 def best_k(n):
     """The k of the fewest peak nodes by `peak_model` (the smallest such k)."""
-    n = _whole(n, 'n (the number of steps)')
+    n = whole(n, 'n (the number of steps)')
     return min(range(1, n + 1), key=lambda k: (peak_model(n, k), k))
 

@@ -19,6 +19,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from .course import best_time
+from .errors import whole
 from .functional import jacobian
 from .gradcheck import central_difference
 from .ops import tanh
@@ -281,8 +282,7 @@ def training_dashboard(step, epochs=100, X=None, y=None, predict=None, lr=0.1, r
     """
     if not callable(step):
         raise TypeError('training_dashboard needs step(lr) -> loss, a function doing one training step')
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
-        raise ValueError(f'epochs must be a whole number >= 1, got {epochs!r}')
+    whole(epochs, 'epochs')
     lr = _real(lr, 'lr')
     if lr <= 0:
         raise ValueError(f'lr must be positive, got {lr:g}: try lr=0.1')
@@ -410,8 +410,7 @@ def mode_race(n_values=(1, 2, 4, 8, 16, 32), repeats=3, f=None):
     if not n_values or any(isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1
                            for n in n_values):
         raise ValueError(f'n_values must be a non-empty list of whole numbers >= 1, got {n_values!r}')
-    if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 1:
-        raise ValueError(f'repeats must be a whole number >= 1, got {repeats!r}')
+    whole(repeats, 'repeats')
     f = _race_f if f is None else f
     results = []
     button = widgets.Button(description='Race again', icon='refresh')
@@ -1051,8 +1050,7 @@ def newton_explorer(f, x0, minimum, lr=1e-3, steps=20, max_steps=1000, damping=1
         raise ValueError(f'x0 and minimum must be points of the same size, 1 or 2 numbers; '
                          f'got {x0.tolist()} and {x_star.tolist()}')
     for what, v in (('steps', steps), ('max_steps', max_steps)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ValueError(f'{what} must be a whole number >= 1, got {v!r}')
+        whole(v, what)
     if steps > max_steps:
         raise ValueError(f'steps={steps} is more than max_steps={max_steps}')
     lr, damping = _real(lr, 'lr'), _real(damping, 'damping')
@@ -1162,12 +1160,11 @@ def checkpoint_explorer(n=400, k=1, sweep=(1, 3, 10, 100, 400), repeats=3):
     (drawn at the start, it would answer the lesson's prediction of the best k). `.results` maps k to `memory.measure_chain`'s dict,
     `.plain` is the chain without checkpoints."""
     from . import memory
-    if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 1:
-        raise ValueError(f'repeats must be a whole number >= 1, got {repeats!r}')
-    n = memory._whole(n, 'n (the number of steps)')
-    sweep = [memory._whole(s, 'each k of sweep') for s in sweep]
+    whole(repeats, 'repeats')
+    n = whole(n, 'n (the number of steps)')
+    sweep = [whole(s, 'each k of sweep') for s in sweep]
     for kk in [k, *sweep]:
-        memory.segment_sizes(n, memory._whole(kk, 'k (the number of segments)'))   # k <= n, or say so
+        memory.segment_sizes(n, whole(kk, 'k (the number of segments)'))   # k <= n, or say so
     plain = memory.measure_chain(n, None, repeats=repeats)
     results = {}
     slider = widgets.IntSlider(value=k, min=1, max=n, description='segments k',
@@ -1249,16 +1246,14 @@ def layer_grad_norms(depth=20, scale=1.0, activation='tanh', width=64, batch=32,
     Returns a list of `depth` floats, first layer first.
     """
     from .tensor import Tensor
-    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
-        raise ValueError(f'depth must be a whole number >= 1, got {depth!r}')
+    whole(depth, 'depth')
     scale = _real(scale, 'scale')
     if scale <= 0:
         raise ValueError(f'scale must be positive (the weights are N(0, (scale/sqrt(width))²)), got {scale:g}')
     if activation not in ACTIVATIONS_09:
         raise ValueError(f'activation must be one of {ACTIVATIONS_09}, got {activation!r}')
     for name, n in (('width', width), ('batch', batch)):
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ValueError(f'{name} must be a whole number >= 1, got {n!r}')
+        whole(n, name)
     rng = np.random.default_rng(seed)
     h = Tensor(rng.standard_normal((batch, width)))
     std = scale / math.sqrt(width)

@@ -112,17 +112,26 @@ def start_server(work, port, token):
     logfile = open(work / 'server.log', 'wb')
     proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env,
                             cwd=work / 'nb', start_new_session=True)
-    deadline = time.time() + 90
+    why = wait_until_up(proc, port, token, work / 'server.log', 'jupyter lab')
+    if why:
+        stop_server(proc, port, token)
+        raise RuntimeError(why)
+    return proc
+
+
+def wait_until_up(proc, port, token, logfile, what, seconds=90):
+    """None once the server started as `proc` answers /api/status; else why not (it exited,
+    or did not answer in time), with the end of its log."""
+    deadline = time.time() + seconds
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f'jupyter lab exited ({proc.returncode}):\n' + tail(work / 'server.log'))
+            return f'{what} exited ({proc.returncode}):\n' + tail(logfile)
         try:
             api(port, token, 'status')
-            return proc
+            return None
         except OSError:
             time.sleep(0.5)
-    stop_server(proc, port, token)
-    raise RuntimeError('jupyter lab did not answer within 90 s:\n' + tail(work / 'server.log'))
+    return f'{what}: JupyterLab did not answer within {seconds} s:\n' + tail(logfile)
 
 
 def api(port, token, path, method='GET'):

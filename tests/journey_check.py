@@ -32,11 +32,11 @@ import sys
 import tempfile
 import time
 import urllib.error
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from browser_check import CHROMIUM, FLAGS, free_port, tail, write_settings  # noqa: E402  (same browser set-up)
+from browser_check import (CHROMIUM, FLAGS, api, free_port, tail, wait_until_up,  # noqa: E402  (same set-up)
+                           write_settings)
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / '.browser-check' / 'journey'
@@ -102,28 +102,14 @@ def jupyter_env(home, port, token, course):
                 PYTHONPATH=os.pathsep.join([str(course)] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
 
 
-def api(port, token, path, method='GET'):
-    req = urllib.request.Request(f'http://127.0.0.1:{port}/api/{path}', method=method,
-                                 headers={'Authorization': f'token {token}'})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        body = resp.read()
-    return json.loads(body) if body else None
-
-
 def start_lab(course, env, port, token, home):
     logfile = open(home / 'lab.log', 'wb')
     proc = subprocess.Popen(make(course, 'lab'), stdout=logfile, stderr=subprocess.STDOUT,
                             env=env, cwd=course, start_new_session=True)
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise JourneyError(f'make lab exited ({proc.returncode}):\n' + tail(home / 'lab.log'))
-        try:
-            api(port, token, 'status')
-            return proc
-        except OSError:
-            time.sleep(0.5)
-    raise JourneyError('make lab: JupyterLab did not answer within 90 s:\n' + tail(home / 'lab.log'))
+    why = wait_until_up(proc, port, token, home / 'lab.log', 'make lab')
+    if why:
+        raise JourneyError(why)
+    return proc
 
 
 def stop_lab(proc, port, token):
